@@ -1,0 +1,33 @@
+"""The one settings object. Every knob an operator can turn is an ``ENCORE_`` variable."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ENCORE_", env_file=None, extra="ignore")
+
+    data_dir: Path = Field(default=Path("./data"), description="Embedded storage and caches.")
+    qdrant_url: str | None = Field(default=None, description="Qdrant server or cluster; disables embedded storage.")
+    qdrant_api_key: SecretStr | None = Field(default=None, description="API key for the Qdrant server.")
+    api_key: SecretStr | None = Field(default=None, description="When set, write endpoints need X-API-Key.")
+    collection_prefix: str = Field(default="encore_", description="Prefix of every collection name.")
+
+    max_upload_bytes: int = Field(default=100 * 1024 * 1024, description="Largest accepted upload (413 past it).")
+    max_audio_seconds: float = Field(default=3600.0, description="Longest accepted audio, in seconds.")
+    max_query_seconds: float = Field(default=60.0, description="Longest identify clip analysed; longer clips are cut.")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS.")
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.data_dir / "qdrant"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,155 @@
+"""What Encore needs from a vector store, independent of the backend.
+
+Two implementations satisfy :class:`VectorStore`: :mod:`encore.storage.edge` (qdrant-edge, the
+Qdrant engine in-process, the default) and :mod:`encore.storage.remote` (qdrant-client against a
+server or cluster, or its in-memory mode in tests). Nothing outside this package imports Qdrant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from schemas.collections import CollectionSpec
+
+Payload = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SparseVector:
+    """A sparse vector: ``indices`` (unique, non-negative, < 2**32) and their ``values``."""
+
+    indices: Sequence[int]
+    values: Sequence[float]
+
+
+DenseVector = Sequence[float]
+VectorInput = DenseVector | SparseVector
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One point to upsert. ``id`` is a UUID string; ``vectors`` maps vector names to values."""
+
+    id: str
+    vectors: dict[str, VectorInput]
+    payload: Payload = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A scored point returned by a query."""
+
+    id: str
+    score: float
+    payload: Payload | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A stored point returned by retrieve or scroll."""
+
+    id: str
+    payload: Payload | None = None
+
+
+# --- Filters: a small, backend-neutral subset of Qdrant's filter language ---------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MatchValue:
+    """``key`` equals ``value`` (keyword, integer or bool). For list payloads: contains it."""
+
+    key: str
+    value: str | int | bool
+
+
+@dataclass(frozen=True, slots=True)
+class MatchAny:
+    """``key`` equals any of ``values``."""
+
+    key: str
+    values: tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """``gte <= key <= lte`` on a numeric payload field; either bound may be None."""
+
+    key: str
+    gte: float | None = None
+    lte: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HasId:
+    """The point's id is one of ``ids``."""
+
+    ids: tuple[str, ...]
+
+
+Condition = MatchValue | MatchAny | Range | HasId
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """All of ``must``, none of ``must_not``."""
+
+    must: tuple[Condition, ...] = ()
+    must_not: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class QuerySpec:
+    """One nearest-neighbour query against the named vector ``using``."""
+
+    using: str
+    vector: VectorInput
+    limit: int = 10
+    filter: Filter | None = None
+    with_payload: bool | Sequence[str] = True
+    score_threshold: float | None = None
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """The storage operations Encore uses. Both backends return the same answers (tests/storage)."""
+
+    backend: str
+
+    def ensure_collection(self, spec: CollectionSpec) -> None:
+        """Create the collection and its payload indexes, or check that the stored one matches.
+
+        Raises :class:`encore.errors.SchemaMismatch` when the stored collection was written with
+        another schema version or other parameters (``spec.fingerprint()``).
+        """
+
+    def upsert(self, collection: str, points: Sequence[Point]) -> None: ...
+
+    def delete(self, collection: str, *, ids: Sequence[str] | None = None, filter: Filter | None = None) -> None: ...
+
+    def query(self, collection: str, spec: QuerySpec) -> list[Hit]: ...
+
+    def query_batch(self, collection: str, specs: Sequence[QuerySpec]) -> list[list[Hit]]: ...
+
+    def retrieve(self, collection: str, ids: Sequence[str], *, with_payload: bool | Sequence[str] = True) -> list[Record]:
+        """Points by id, in the order given; ids not stored are left out."""
+
+    def scroll(
+        self,
+        collection: str,
+        *,
+        filter: Filter | None = None,
+        limit: int = 100,
+        offset: str | None = None,
+        with_payload: bool | Sequence[str] = True,
+    ) -> tuple[list[Record], str | None]:
+        """A page of points ordered by id, and the offset of the next page (None at the end)."""
+
+    def count(self, collection: str, *, filter: Filter | None = None) -> int: ...
+
+    def disk_bytes(self) -> int | None:
+        """Bytes on disk used by the store, when the backend can tell (embedded), else None."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Ingest stages (decode, fingerprint, ...) as plain functions, and the pipelines composing them."""

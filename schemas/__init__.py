@@ -1,0 +1,1 @@
+"""Collection definitions and API models."""

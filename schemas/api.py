@@ -1,0 +1,74 @@
+"""HTTP and CLI answer models (the CLI's ``--json`` prints these same models)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrackPublic(BaseModel):
+    """A track as the contract's ``Track``; fields the track lacks are null."""
+
+    track_id: str
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    year: int | None = None
+    genre: str | None = None
+    tempo: float | None = None
+    energy: float | None = None
+    danceability: float | None = None
+    tags: dict[str, float] | None = None
+    similarity: float | None = None
+
+
+class MatchPublic(BaseModel):
+    """A confident catalog match."""
+
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "track_id": "6f1c3c0e-6a1b-5d0e-9a53-0b7c1f3d2e11", "title": "Battle Theme", "artist": "Wesnoth",
+        "album": None, "confidence": 0.998, "offset_s": 42.3, "speed": 1.0, "aligned_hashes": 57,
+        "decided_by": "landmarks"}})
+
+    track_id: str
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    confidence: float = Field(ge=0.0, le=1.0, description="Probability-like confidence that the match is right.")
+    offset_s: float = Field(description="Where in the track the clip starts, in seconds.")
+    speed: float = Field(default=1.0, description="Playback speed of the clip relative to the catalog track.")
+    aligned_hashes: int = Field(default=0, description="Landmark hashes agreeing on one time offset.")
+    decided_by: Literal["landmarks", "embedding"] = "landmarks"
+
+
+class IdentifyResult(BaseModel):
+    match: MatchPublic | None
+    similar: list[TrackPublic] = Field(default_factory=list)
+    took_ms: float
+
+
+class TrackCreated(BaseModel):
+    track_id: str
+    status: Literal["added", "exists"] = "added"
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    duration_s: float | None = None
+
+
+class TierStats(BaseModel):
+    tracks: int
+    points: int
+
+
+class StatsPublic(BaseModel):
+    catalog: TierStats
+    world: TierStats | None = None
+    storage: dict[str, str | int | None]
+    encoders: dict[str, str]
+    version: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"

@@ -1,0 +1,73 @@
+"""Collection definitions, declared once. Vector sizes come from encoder and fingerprint metadata.
+
+A spec carries a schema version and the parameters that shaped its vectors; the store records
+them at creation and refuses to open a collection written with others (``fingerprint()``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+PayloadKind = Literal["keyword", "integer", "float", "bool"]
+
+
+@dataclass(frozen=True)
+class DenseVectorSpec:
+    dim: int
+    distance: Literal["cosine", "dot", "euclid"] = "cosine"
+
+
+@dataclass(frozen=True)
+class SparseVectorSpec:
+    idf: bool = False
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    name: str
+    schema_version: int
+    dense: dict[str, DenseVectorSpec] = field(default_factory=dict)
+    sparse: dict[str, SparseVectorSpec] = field(default_factory=dict)
+    payload_indexes: dict[str, PayloadKind] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    """Parameters the stored vectors depend on (fingerprint settings, encoder names)."""
+    shard_number: int | None = None
+    replication_factor: int | None = None
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What must match between this build and stored data, as a JSON-able dict."""
+        body = {
+            "schema_version": self.schema_version,
+            "dense": {k: [v.dim, v.distance] for k, v in sorted(self.dense.items())},
+            "sparse": {k: [v.idf] for k, v in sorted(self.sparse.items())},
+            "params": self.params,
+        }
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+        return {**body, "digest": digest}
+
+
+CATALOG_SCHEMA_VERSION = 1
+
+
+def catalog_collection(*, prefix: str, fingerprint_params: dict[str, Any], hash_space: int) -> CollectionSpec:
+    """The catalog tier: one point per fixed-length segment of a catalog track.
+
+    Vector ``landmarks`` is sparse, one dimension per landmark hash (< ``hash_space``), so
+    Qdrant's inverted index finds candidate segments. The payload keeps the segment's hashes
+    and their frame times (for offset verification) and the track's metadata.
+    """
+    return CollectionSpec(
+        name=f"{prefix}catalog",
+        schema_version=CATALOG_SCHEMA_VERSION,
+        sparse={"landmarks": SparseVectorSpec(idf=True)},
+        payload_indexes={
+            "track_id": "keyword",
+            "segment": "integer",
+            "artist": "keyword",
+            "title": "keyword",
+        },
+        params={"fingerprint": fingerprint_params, "hash_space": hash_space},
+    )

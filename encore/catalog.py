@@ -1,0 +1,313 @@
+"""The catalog tier: index owned tracks as landmark fingerprints, and identify clips strictly.
+
+Storage layout (one Qdrant collection, ``schemas.collections.catalog_collection``): a track is cut
+into segments of ``MatchParams.segment_frames`` frames; each segment is one point whose sparse
+vector ``landmarks`` has one dimension per landmark hash, so Qdrant's inverted index finds
+candidate segments. Its payload keeps the hashes with their frames (for offset verification,
+:mod:`encore.matching`) and the track's metadata.
+
+Point ids derive from the audio content (a UUID from the SHA-1 of the decoded samples), so adding
+the same audio twice is one track. Segment 0 is written last and marks a track complete: a track
+whose segment 0 is missing (an interrupted add) is invisible and is rewritten by the next add.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from encore.errors import NotFound
+from encore.matching import Alignment, MatchParams, align, confidence, envelope_correlation
+from encore.storage.base import Filter, MatchValue, Point, QuerySpec, SparseVector, VectorStore
+from indexers.fingerprint import (
+    HASH_SPACE,
+    FingerprintParams,
+    Landmarks,
+    analyze_catalog,
+    analyze_query,
+    landmarks,
+)
+from schemas.collections import CollectionSpec, catalog_collection
+
+_NAMESPACE = uuid.UUID("3f0b8a52-5c1e-4c44-9a0e-6b1f2d7c9e01")
+_BATCH = 64
+_META_KEYS = ("track_id", "title", "artist", "album", "duration_s", "segments")
+
+
+@dataclass(frozen=True, slots=True)
+class TrackMeta:
+    """Descriptive metadata given with a catalog track."""
+
+    title: str
+    artist: str | None = None
+    album: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddOutcome:
+    track_id: str
+    added: bool
+    """False when the same audio was already in the catalog (nothing written)."""
+    title: str | None
+    artist: str | None
+    album: str | None
+    duration_s: float
+    segments: int
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogMatch:
+    track_id: str
+    title: str | None
+    artist: str | None
+    album: str | None
+    confidence: float
+    offset_s: float
+    speed: float
+    aligned: int
+    envelope_r: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Region:
+    """The fetched catalog segments of one candidate track."""
+
+    landmarks: Landmarks
+    envelope: np.ndarray
+    start: int
+    meta: dict
+
+
+def content_id(y: np.ndarray) -> str:
+    """The track id of some audio: a UUID from the SHA-1 of its samples as 16-bit PCM."""
+    pcm = np.clip(np.rint(y * 32767.0), -32768, 32767).astype("<i2")
+    return str(uuid.uuid5(_NAMESPACE, hashlib.sha1(pcm.tobytes()).hexdigest()))
+
+
+def segment_id(track_id: str, segment: int) -> str:
+    return str(uuid.uuid5(uuid.UUID(track_id), f"segment:{segment}"))
+
+
+def _pack(lm: Landmarks, start: int) -> str:
+    rel = (lm.frames - start).astype("<u2")
+    return base64.b64encode(lm.hashes.astype("<u4").tobytes() + rel.tobytes()).decode("ascii")
+
+
+# Envelope rows are stored as uint8: log band power in quarter-neper steps from -40.
+_ENV_FLOOR, _ENV_STEP = -40.0, 0.25
+
+
+def _pack_env(env: np.ndarray) -> str:
+    q = np.clip(np.rint((env - _ENV_FLOOR) / _ENV_STEP), 0, 255).astype(np.uint8)
+    return base64.b64encode(q.tobytes()).decode("ascii")
+
+
+def _unpack_env(blob: str, bands: int) -> np.ndarray:
+    q = np.frombuffer(base64.b64decode(blob), dtype=np.uint8).reshape(-1, bands)
+    return q.astype(np.float32) * _ENV_STEP + _ENV_FLOOR
+
+
+def _unpack(blob: str, start: int) -> Landmarks:
+    raw = base64.b64decode(blob)
+    n = len(raw) // 6
+    hashes = np.frombuffer(raw[: 4 * n], dtype="<u4").astype(np.uint32)
+    frames = np.frombuffer(raw[4 * n :], dtype="<u2").astype(np.int32) + start
+    return Landmarks(hashes=hashes, frames=frames)
+
+
+def _sparse(hashes: np.ndarray) -> SparseVector:
+    uniq = np.unique(hashes)
+    return SparseVector(indices=uniq.tolist(), values=[1.0] * uniq.size)
+
+
+class Catalog:
+    """Add, remove and identify catalog tracks in a :class:`~encore.storage.VectorStore`."""
+
+    def __init__(
+        self,
+        store: VectorStore,
+        *,
+        prefix: str,
+        params: FingerprintParams | None = None,
+        match: MatchParams | None = None,
+    ) -> None:
+        self.store = store
+        self.params = params or FingerprintParams()
+        self.match = match or MatchParams()
+        self.spec: CollectionSpec = catalog_collection(
+            prefix=prefix,
+            fingerprint_params={**self.params.to_dict(), "segment_frames": self.match.segment_frames},
+            hash_space=HASH_SPACE,
+        )
+        self.collection = self.spec.name
+
+    @property
+    def sr(self) -> int:
+        return self.params.sr
+
+    def open(self) -> Catalog:
+        self.store.ensure_collection(self.spec)
+        return self
+
+    # --- writing ------------------------------------------------------------------------
+
+    def add(self, y: np.ndarray, *, meta: TrackMeta) -> AddOutcome:
+        """Fingerprint validated mono audio at ``self.sr`` and store it (idempotent by content)."""
+        track_id = content_id(y)
+        duration = round(y.size / self.sr, 3)
+        existing = self.store.retrieve(self.collection, [segment_id(track_id, 0)], with_payload=list(_META_KEYS))
+        if existing:
+            p = existing[0].payload or {}
+            return AddOutcome(track_id, False, p.get("title"), p.get("artist"), p.get("album"),
+                              float(p.get("duration_s") or duration), int(p.get("segments") or 0))
+
+        lm, env = analyze_catalog(y, params=self.params)
+        seg_len = self.match.segment_frames
+        n_frames = env.shape[0]
+        n_segments = max(1, -(-n_frames // seg_len))
+        seg_of = lm.frames // seg_len
+        meta_payload = {
+            "track_id": track_id, "title": meta.title, "artist": meta.artist, "album": meta.album,
+            "duration_s": duration, "segments": n_segments,
+        }
+        points = []
+        for k in range(n_segments):
+            sel = seg_of == k
+            part = Landmarks(lm.hashes[sel], lm.frames[sel])
+            points.append(Point(
+                id=segment_id(track_id, k),
+                vectors={"landmarks": _sparse(part.hashes)},
+                payload={**meta_payload, "segment": k, "start_frame": k * seg_len, "lm": _pack(part, k * seg_len),
+                         "env": _pack_env(env[k * seg_len : (k + 1) * seg_len])},
+            ))
+        # Segment 0 last: it marks the track complete.
+        rest, head = points[1:], points[0]
+        for i in range(0, len(rest), _BATCH):
+            self.store.upsert(self.collection, rest[i : i + _BATCH])
+        self.store.upsert(self.collection, [head])
+        return AddOutcome(track_id, True, meta.title, meta.artist, meta.album, duration, n_segments)
+
+    def remove(self, track_id: str) -> None:
+        """Delete every segment of a track. Raises :class:`NotFound` for an unknown id."""
+        try:
+            uuid.UUID(track_id)
+        except ValueError:
+            raise NotFound(f"no catalog track {track_id!r}") from None
+        if not self.store.retrieve(self.collection, [segment_id(track_id, 0)], with_payload=False):
+            raise NotFound(f"no catalog track {track_id!r}")
+        # Head first, so an interrupted removal leaves an invisible (incomplete) track.
+        self.store.delete(self.collection, ids=[segment_id(track_id, 0)])
+        self.store.delete(self.collection, filter=Filter(must=(MatchValue("track_id", track_id),)))
+
+    # --- reading ------------------------------------------------------------------------
+
+    def count_tracks(self) -> int:
+        return self.store.count(self.collection, filter=Filter(must=(MatchValue("segment", 0),)))
+
+    def count_points(self) -> int:
+        return self.store.count(self.collection)
+
+    def track(self, track_id: str) -> dict[str, object]:
+        recs = self.store.retrieve(self.collection, [segment_id(track_id, 0)], with_payload=list(_META_KEYS))
+        if not recs:
+            raise NotFound(f"no catalog track {track_id!r}")
+        return dict(recs[0].payload or {})
+
+    def identify(self, y: np.ndarray) -> CatalogMatch | None:
+        """The catalog track a validated clip at ``self.sr`` comes from, or None when unsure.
+
+        Speed hypotheses are tried in stages (1.0 first, then the others only when no match).
+        Qdrant proposes candidate segments; each candidate track is aligned under each
+        hypothesis, and the best alignment must pass both the landmark test (aligned count and
+        coverage) and the envelope test (:mod:`encore.matching`).
+        """
+        mp = self.match
+        query = analyze_query(y, params=self.params)
+        regions: dict[str, _Region] = {}
+        for stage in mp.speed_stages():
+            queries = {s: landmarks(query.peaks, params=self.params, fan_out=self.params.query_fan_out, speed=s)
+                       for s in stage}
+            specs = [QuerySpec(using="landmarks", vector=_sparse(q.hashes), limit=mp.candidates,
+                               with_payload=["track_id", "segment"]) for q in queries.values() if q.hashes.size]
+            hits = self.store.query_batch(self.collection, specs) if specs else []
+            segs: dict[str, set[int]] = defaultdict(set)
+            score: dict[str, float] = defaultdict(float)
+            for hit in (h for batch in hits for h in batch):
+                p = hit.payload or {}
+                tid, k = p.get("track_id"), p.get("segment")
+                if tid is None or k is None:
+                    continue
+                segs[tid].add(int(k))
+                score[tid] = max(score[tid], hit.score)
+            tracks = sorted(score, key=score.__getitem__, reverse=True)[: mp.max_tracks]
+            self._load_regions(tracks, segs, regions)
+            best: tuple[float, Alignment, str] | None = None
+            for tid in tracks:
+                region = regions.get(tid)
+                if region is None:
+                    continue
+                al = max((align(region.landmarks, q, window=mp.window, speed=s) for s, q in queries.items()),
+                         key=lambda a: a.aligned)
+                if al.aligned < mp.min_aligned or al.coverage < mp.min_coverage:
+                    continue
+                r = envelope_correlation(query.envelope, region.envelope, ref_start=region.start,
+                                         offset_frames=al.offset_frames, speed=al.speed)
+                if r >= mp.min_envelope and (best is None or r > best[0]):
+                    best = (r, al, tid)
+            if best is not None:
+                return self._match(best[1], regions[best[2]].meta, best[0])
+        return None
+
+    def _load_regions(self, tracks: Sequence[str], segs: dict[str, set[int]], regions: dict[str, _Region]) -> None:
+        """Fetch the candidate segments (and their neighbours, for clips straddling a boundary)."""
+        wanted: list[str] = []
+        for tid in tracks:
+            if tid in regions:
+                continue
+            ks = {0} | {j for k in segs[tid] for j in (k - 1, k, k + 1) if j >= 0}
+            wanted += [segment_id(tid, k) for k in sorted(ks)]
+        if not wanted:
+            return
+        recs = self.store.retrieve(self.collection, wanted, with_payload=True)
+        by_track: dict[str, list[dict]] = defaultdict(list)
+        for r in recs:
+            if r.payload:
+                by_track[r.payload["track_id"]].append(r.payload)
+        for tid, payloads in by_track.items():
+            head = next((p for p in payloads if p.get("segment") == 0), None)
+            if head is None:  # incomplete track (interrupted add): not identifiable
+                continue
+            parts = [_unpack(p["lm"], int(p["start_frame"])) for p in payloads]
+            ref = Landmarks(np.concatenate([p.hashes for p in parts]), np.concatenate([p.frames for p in parts]))
+            # Envelope of the region; frames of segments not fetched stay NaN.
+            seg_len, bands = self.match.segment_frames, self.params.env_bands
+            ks = sorted(int(p["segment"]) for p in payloads)
+            start = ks[0] * seg_len
+            env = np.full(((ks[-1] + 1) * seg_len - start, bands), np.nan, dtype=np.float32)
+            for p in payloads:
+                rows = _unpack_env(p["env"], bands)
+                at = int(p["start_frame"]) - start
+                env[at : at + rows.shape[0]] = rows
+            regions[tid] = _Region(ref, env, start, {k: head.get(k) for k in _META_KEYS})
+
+    def _match(self, al: Alignment, meta: dict, r: float) -> CatalogMatch:
+        return CatalogMatch(
+            track_id=str(meta["track_id"]),
+            title=meta.get("title"),
+            artist=meta.get("artist"),
+            album=meta.get("album"),
+            confidence=round(confidence(r, params=self.match), 6),
+            offset_s=round(max(0.0, al.offset_frames) * self.params.frame_seconds, 3),
+            speed=round(al.speed, 4),
+            aligned=al.aligned,
+            envelope_r=round(r, 4),
+        )
+
+
+__all__ = ["AddOutcome", "Catalog", "CatalogMatch", "TrackMeta", "content_id", "segment_id"]

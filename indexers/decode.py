@@ -7,8 +7,10 @@ not silent: later stages trust them.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +69,34 @@ def probe(path: str | Path) -> AudioInfo:
     )
 
 
-def decode(path: str | Path, *, sr: int, max_seconds: float | None = None) -> np.ndarray:
+_DURATION = re.compile(r"^\s*Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", re.M)
+_AUDIO = re.compile(r"^\s*Stream #0:\d+.*?: Audio: ([^,\s]+)[^,]*, (\d+) Hz, ([^,]+)", re.M)
+_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "5.0": 5, "5.1": 6, "6.1": 7, "7.1": 8}
+
+
+def _parse_log(log: str) -> AudioInfo | None:
+    """The input's description from ffmpeg's own log (saves running ffprobe as well)."""
+    head = log.split("Stream mapping:")[0]
+    audio = _AUDIO.search(head)
+    if audio is None:
+        return None
+    dur = _DURATION.search(head)
+    duration = None
+    if dur is not None:
+        h, m, sec = dur.groups()
+        duration = int(h) * 3600 + int(m) * 60 + float(sec)
+    layout = audio.group(3).strip().split("(")[0].strip()
+    channels = _CHANNELS.get(layout) or int((re.match(r"(\d+) channels", layout) or [0, 0])[1])
+    tags = {}
+    for line in head.splitlines():
+        key, sep, value = line.strip().partition(" : ")
+        if sep and key.strip() and " " not in key.strip():
+            tags.setdefault(key.strip().lower(), value.strip())
+    return AudioInfo(codec=audio.group(1), duration_s=duration, channels=channels,
+                     sample_rate=int(audio.group(2)), tags=tags)
+
+
+def decode(path: str | Path, *, sr: int, max_seconds: float | None = None) -> tuple[np.ndarray, AudioInfo]:
     """Decode the first audio stream of ``path`` to mono float32 at ``sr`` Hz, without validation.
 
     Parameters
@@ -79,18 +108,39 @@ def decode(path: str | Path, *, sr: int, max_seconds: float | None = None) -> np
     Returns
     -------
     y : np.ndarray [shape=(n,), dtype=float32]
+    info : AudioInfo, read from ffmpeg's log
+
+    Raises
+    ------
+    NotAudio
+        when ffmpeg finds no audio stream it can decode.
     """
-    cmd = [_tool("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-vn",
-           "-ac", "1", "-ar", str(sr)]
+    path = Path(path)
+    if not path.is_file():
+        raise BadAudio(f"{path.name}: no such file")
+    if path.stat().st_size == 0:
+        raise BadAudio(f"{path.name}: the file is empty (0 bytes)")
+    cmd = [_tool("ffmpeg"), "-nostdin", "-hide_banner", "-nostats", "-v", "info", "-i", str(path),
+           "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(sr)]
     if max_seconds is not None:
         cmd += ["-t", f"{max_seconds:.3f}"]
     cmd += ["-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
-    proc = subprocess.run(cmd, capture_output=True, timeout=600, check=False)
-    y = np.frombuffer(proc.stdout, dtype="<f4")
-    if proc.returncode != 0 and y.size == 0:
-        msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise NotAudio(f"{Path(path).name}: ffmpeg could not decode it ({msg[-1] if msg else 'unknown error'})")
-    return y.astype(np.float32, copy=True)
+    # The log goes to a file so stdout can be read in one large read (a pipe drained through
+    # communicate() costs more than the decoding itself).
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
+        with proc.stdout:  # type: ignore[union-attr]
+            raw = proc.stdout.read()  # type: ignore[union-attr]
+        returncode = proc.wait(timeout=600)
+        err.seek(0)
+        log = err.read().decode("utf-8", "replace")
+    y = np.frombuffer(raw, dtype="<f4")
+    info = _parse_log(log)
+    if info is None or (returncode != 0 and y.size == 0):
+        last = [ln for ln in log.strip().splitlines() if ln.strip()]
+        reason = last[-1].strip() if last else "unknown error"
+        raise NotAudio(f"{path.name}: not an audio file ffmpeg can decode ({reason})")
+    return y.astype(np.float32, copy=True), info
 
 
 def validate(y: np.ndarray, *, sr: int, min_seconds: float = 1.0, name: str = "audio") -> np.ndarray:
@@ -123,13 +173,13 @@ def load_audio(
     max_seconds: float | None = None,
     truncate_to: float | None = None,
 ) -> tuple[np.ndarray, AudioInfo]:
-    """Probe, decode and validate ``path``.
+    """Decode and validate ``path`` (one ffmpeg run).
 
     Parameters
     ----------
     sr : target sample rate
     min_seconds : shorter audio is rejected (:class:`BadAudio`)
-    max_seconds : longer audio is rejected (:class:`TooLarge`), judged from the container first
+    max_seconds : longer audio is rejected (:class:`TooLarge`); no more than this is decoded
     truncate_to : decode only the first ``truncate_to`` seconds (identify clips)
 
     Returns
@@ -138,13 +188,12 @@ def load_audio(
     info : AudioInfo
     """
     name = Path(path).name
-    info = probe(path)
-    if max_seconds is not None and info.duration_s is not None and info.duration_s > max_seconds:
-        raise TooLarge(f"{name}: {info.duration_s:.0f} s of audio is longer than the limit of {max_seconds:.0f} s")
     limit = truncate_to if truncate_to is not None else (max_seconds + 1.0 if max_seconds else None)
-    y = decode(path, sr=sr, max_seconds=limit)
-    if max_seconds is not None and truncate_to is None and y.size / sr > max_seconds:
-        raise TooLarge(f"{name}: the audio is longer than the limit of {max_seconds:.0f} s")
+    y, info = decode(path, sr=sr, max_seconds=limit)
+    if max_seconds is not None and truncate_to is None:
+        seconds = max(info.duration_s or 0.0, y.size / sr)
+        if seconds > max_seconds:
+            raise TooLarge(f"{name}: {seconds:.0f} s of audio is longer than the limit of {max_seconds:.0f} s")
     declared = info.duration_s
     wanted = min(declared, truncate_to) if (declared and truncate_to) else declared
     if wanted and wanted > 2.0 and y.size / sr < 0.9 * wanted - 0.5:

@@ -130,12 +130,12 @@ def band_envelope(S: np.ndarray, freqs: np.ndarray, *, params: FingerprintParams
     E : np.ndarray [shape=(n_frames, env_bands), dtype=float32], natural log of band power
     """
     edges = np.geomspace(freqs[0], freqs[-1] + 1.0, params.env_bands + 1)
-    band = np.searchsorted(edges, freqs, side="right") - 1
-    power = np.exp(2.0 * S.astype(np.float64))
-    E = np.zeros((S.shape[1], params.env_bands))
-    for b in range(params.env_bands):
-        E[:, b] = power[band == b].sum(axis=0)
-    return np.log(E + 1e-8).astype(np.float32)
+    # Bands are contiguous runs of bins: sum each run (a low band may hold no bin: empty run).
+    starts = np.searchsorted(freqs, edges[:-1], side="left")
+    power = np.exp(2.0 * S)
+    sums = np.add.reduceat(np.vstack([power, np.zeros((1, S.shape[1]), np.float32)]), starts, axis=0)
+    sums[np.append(starts[:-1] == starts[1:], False)] = 0.0
+    return np.log(sums.T + 1e-8).astype(np.float32)
 
 
 @dataclass(frozen=True, slots=True)

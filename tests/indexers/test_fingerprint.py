@@ -1,0 +1,79 @@
+"""Landmark fingerprints: determinism, hash space, density, and the speed hypothesis."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from encore import augment
+from indexers.fingerprint import (
+    HASH_SPACE,
+    FingerprintParams,
+    analyze_catalog,
+    analyze_query,
+    landmarks,
+)
+from tests.utils.audio import synth_track
+
+P = FingerprintParams()
+
+
+def _track(seed: int, seconds: float = 20.0) -> np.ndarray:
+    return synth_track(seed, seconds=seconds, sr=P.sr)
+
+
+def _shared(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of ``a``'s distinct hashes also in ``b``."""
+    ua = np.unique(a)
+    return float(np.isin(ua, b).mean())
+
+
+def test_landmarks_are_deterministic_and_in_hash_space():
+    y = _track(1)
+    lm1, env1 = analyze_catalog(y, params=P)
+    lm2, env2 = analyze_catalog(y.copy(), params=P)
+    assert lm1.hashes.size > 1000
+    np.testing.assert_array_equal(lm1.hashes, lm2.hashes)
+    np.testing.assert_array_equal(lm1.frames, lm2.frames)
+    assert int(lm1.hashes.max()) < HASH_SPACE
+    assert env1.shape[1] == P.env_bands and env1.shape[0] > lm1.frames.max()
+    np.testing.assert_array_equal(env1, env2)
+
+
+def test_peak_density_follows_params():
+    y = _track(2, seconds=30.0)
+    sparse = analyze_query(y, params=FingerprintParams(query_peaks_per_second=10.0)).peaks
+    dense = analyze_query(y, params=FingerprintParams(query_peaks_per_second=40.0)).peaks
+    assert 5.0 <= sparse.frames.size / 30.0 <= 12.0
+    assert dense.frames.size > 2.5 * sparse.frames.size
+
+
+def test_query_landmarks_cover_catalog_landmarks_of_the_same_audio():
+    y = _track(3)
+    ref, _ = analyze_catalog(y, params=P)
+    hop = P.hop_length
+    in_window = ref.hashes[(ref.frames >= 160 + 3) & (ref.frames < 320 - 70)]
+    # A clip cut on a frame boundary finds nearly every catalog landmark ...
+    aligned = y[160 * hop : 320 * hop]
+    q = landmarks(analyze_query(aligned, params=P).peaks, params=P, fan_out=P.query_fan_out)
+    assert _shared(in_window, q.hashes) > 0.8
+    # ... and one cut between frames (peaks may move by a frame) still most of them.
+    shifted = y[160 * hop + hop // 2 : 320 * hop + hop // 2]
+    q = landmarks(analyze_query(shifted, params=P).peaks, params=P, fan_out=P.query_fan_out)
+    assert _shared(in_window, q.hashes) > 0.4
+
+
+def test_speed_hypothesis_undoes_a_playback_speed_change():
+    y = _track(4)
+    ref, _ = analyze_catalog(y, params=P)
+    fast = augment.speed(y, sr=P.sr, factor=1.02)
+    peaks = analyze_query(fast, params=P).peaks
+    plain = landmarks(peaks, params=P, fan_out=P.query_fan_out, speed=1.0)
+    undone = landmarks(peaks, params=P, fan_out=P.query_fan_out, speed=1.02)
+    assert _shared(ref.hashes, undone.hashes) > 2.0 * _shared(ref.hashes, plain.hashes)
+    assert _shared(ref.hashes, undone.hashes) > 0.4
+
+
+def test_unrelated_audio_shares_few_hashes():
+    a, _ = analyze_catalog(_track(5), params=P)
+    b, _ = analyze_catalog(_track(6), params=P)
+    assert _shared(a.hashes, b.hashes) < 0.35

@@ -1,0 +1,143 @@
+"""Catalog identification end to end on the real engines: embedded qdrant-edge and qdrant-client.
+
+Clips are degraded the way the product promises to handle (noise, MP3, telephone band, speed),
+and clips of audio never added must come back unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from encore import augment
+from encore.catalog import TrackMeta, segment_id
+from encore.config import Settings
+from encore.errors import NotFound
+from encore.service import Encore
+from tests.utils.audio import synth_track
+
+SR = 8000
+SECONDS = 40.0
+CATALOG_SEEDS = range(100, 108)
+UNKNOWN_SEEDS = range(200, 206)
+
+
+def _open(backend: str, tmp_path: Path) -> Encore:
+    settings = Settings(data_dir=tmp_path / "data", qdrant_url=None)
+    if backend == "edge":
+        return Encore.open(settings)
+    from qdrant_client import QdrantClient
+
+    from encore.storage.remote import RemoteStore
+
+    return Encore(RemoteStore(QdrantClient(":memory:"), owns_client=True), settings)
+
+
+@pytest.fixture(scope="module", params=["edge", "qdrant-client"])
+def catalog(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Encore, dict]]:
+    enc = _open(request.param, tmp_path_factory.mktemp(request.param))
+    tracks = {}
+    for seed in CATALOG_SEEDS:
+        y = synth_track(seed, seconds=SECONDS, sr=SR)
+        out = enc.add_catalog_audio(y, meta=TrackMeta(title=f"Track {seed}", artist="Synth", album="Tests"))
+        assert out.status == "added"
+        tracks[seed] = (out.track_id, y)
+    yield enc, tracks
+    enc.close()
+
+
+DEGRADE = {
+    "clean": lambda y, rng: y,
+    "white_5": lambda y, rng: augment.white_noise(y, snr_db=5.0, rng=rng),
+    "pink_5": lambda y, rng: augment.pink_noise(y, snr_db=5.0, rng=rng),
+    "mp3_64": lambda y, rng: augment.mp3(y, sr=SR, kbps=64),
+    "telephone": lambda y, rng: augment.telephone(y, sr=SR),
+    "speed_+2": lambda y, rng: augment.speed(y, sr=SR, factor=1.02),
+    "speed_-2": lambda y, rng: augment.speed(y, sr=SR, factor=0.98),
+}
+
+
+@pytest.mark.parametrize("degradation", list(DEGRADE))
+def test_degraded_clips_identify_the_right_track_and_offset(catalog, degradation):
+    enc, tracks = catalog
+    rng = np.random.default_rng(7)
+    found = 0
+    for seed in CATALOG_SEEDS:
+        track_id, y = tracks[seed]
+        offset = float(rng.uniform(2.0, SECONDS - 12.0))
+        clip = y[int(offset * SR) : int((offset + 8.0) * SR)]
+        result = enc.identify_audio(DEGRADE[degradation](clip, rng).astype(np.float32))
+        m = result.match
+        if m is None:
+            continue
+        assert m.track_id == track_id, f"confident wrong answer for seed {seed}: {m}"
+        assert m.title == f"Track {seed}" and m.artist == "Synth" and m.album == "Tests"
+        assert abs(m.offset_s - offset) < 0.3
+        assert 0.0 < m.confidence <= 1.0
+        if degradation.startswith("speed"):
+            assert abs(m.speed - (1.02 if "+" in degradation else 0.98)) < 0.006
+        found += 1
+    assert found >= len(CATALOG_SEEDS) - 1
+
+
+def test_out_of_catalog_clips_are_unknown(catalog):
+    enc, _ = catalog
+    rng = np.random.default_rng(3)
+    for seed in UNKNOWN_SEEDS:
+        y = synth_track(seed, seconds=20.0, sr=SR)
+        for name in ("clean", "white_5", "speed_+2"):
+            clip = DEGRADE[name](y[4 * SR : 14 * SR], rng).astype(np.float32)
+            assert enc.identify_audio(clip).match is None, f"false match for unknown seed {seed} ({name})"
+
+
+def test_adding_the_same_audio_twice_is_one_track(catalog):
+    enc, tracks = catalog
+    before = enc.stats().catalog
+    track_id, y = tracks[CATALOG_SEEDS[0]]
+    again = enc.add_catalog_audio(y.copy(), meta=TrackMeta(title="Another title"))
+    assert again.status == "exists" and again.track_id == track_id
+    assert again.title == f"Track {CATALOG_SEEDS[0]}"
+    assert enc.stats().catalog == before
+
+
+def test_remove_then_identify_is_unknown(tmp_path):
+    with _open("edge", tmp_path) as enc:
+        y = synth_track(300, seconds=30.0, sr=SR)
+        keep = synth_track(301, seconds=30.0, sr=SR)
+        out = enc.add_catalog_audio(y, meta=TrackMeta(title="Gone"))
+        kept = enc.add_catalog_audio(keep, meta=TrackMeta(title="Kept"))
+        assert enc.identify_audio(y[SR * 5 : SR * 10]).match.track_id == out.track_id
+        enc.remove_catalog_track(out.track_id)
+        assert enc.identify_audio(y[SR * 5 : SR * 10]).match is None
+        assert enc.identify_audio(keep[SR * 5 : SR * 10]).match.track_id == kept.track_id
+        assert enc.stats().catalog.tracks == 1
+        with pytest.raises(NotFound):
+            enc.remove_catalog_track(out.track_id)
+        with pytest.raises(NotFound):
+            enc.remove_catalog_track("not-a-uuid")
+
+
+def test_an_interrupted_add_is_invisible_and_completed_by_adding_again(tmp_path):
+    with _open("edge", tmp_path) as enc:
+        y = synth_track(400, seconds=30.0, sr=SR)
+        out = enc.add_catalog_audio(y, meta=TrackMeta(title="Whole"))
+        # Simulate a crash before the head segment was written.
+        enc.store.delete(enc.catalog.collection, ids=[segment_id(out.track_id, 0)])
+        assert enc.stats().catalog.tracks == 0
+        assert enc.identify_audio(y[SR * 2 : SR * 8]).match is None
+        again = enc.add_catalog_audio(y, meta=TrackMeta(title="Whole"))
+        assert again.status == "added" and again.track_id == out.track_id
+        assert enc.identify_audio(y[SR * 2 : SR * 8]).match.track_id == out.track_id
+        assert enc.stats().catalog.points == enc.catalog.count_points()
+
+
+def test_reopening_the_embedded_store_keeps_the_catalog(tmp_path):
+    y = synth_track(500, seconds=25.0, sr=SR)
+    with _open("edge", tmp_path) as enc:
+        track_id = enc.add_catalog_audio(y, meta=TrackMeta(title="Persistent")).track_id
+    with _open("edge", tmp_path) as enc:
+        m = enc.identify_audio(y[SR * 10 : SR * 15]).match
+        assert m is not None and m.track_id == track_id and m.title == "Persistent"

@@ -137,7 +137,8 @@ def decode(path: str | Path, *, sr: int, max_seconds: float | None = None) -> tu
     y = np.frombuffer(raw, dtype="<f4")
     info = _parse_log(log)
     if info is None or (returncode != 0 and y.size == 0):
-        last = [ln for ln in log.strip().splitlines() if ln.strip()]
+        # ffmpeg's lines name the full path: keep only the file name (no server paths in answers).
+        last = [ln.replace(str(path), path.name) for ln in log.strip().splitlines() if ln.strip()]
         reason = last[-1].strip() if last else "unknown error"
         raise NotAudio(f"{path.name}: not an audio file ffmpeg can decode ({reason})")
     return y.astype(np.float32, copy=True), info

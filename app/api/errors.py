@@ -1,0 +1,95 @@
+"""The one place where Encore's exception tree becomes HTTP status codes.
+
+Every error answer has the body ``{"detail": message}``. Request validation (422) stays FastAPI's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from encore.errors import (
+    BadAudio,
+    BadInput,
+    BadMetadata,
+    Conflict,
+    EncoreError,
+    NotAudio,
+    NotFound,
+    SchemaMismatch,
+    StorageError,
+    TooLarge,
+    Unauthorized,
+)
+
+log = logging.getLogger(__name__)
+
+#: Most specific class first; an error takes the code of the first class it is an instance of.
+STATUS_CODES: tuple[tuple[type[EncoreError], int], ...] = (
+    (NotAudio, 415),
+    (TooLarge, 413),
+    (BadAudio, 400),
+    (BadMetadata, 400),
+    (BadInput, 400),
+    (NotFound, 404),
+    (Unauthorized, 401),
+    (Conflict, 409),
+    (SchemaMismatch, 500),
+    (StorageError, 503),
+    (EncoreError, 500),
+)
+
+
+def status_code_for(err: EncoreError) -> int:
+    """The HTTP status code answering ``err``."""
+    for cls, code in STATUS_CODES:
+        if isinstance(err, cls):
+            return code
+    return 500
+
+
+def error_body(message: str) -> dict[str, str]:
+    return {"detail": message}
+
+
+def public_message(request: Request, exc: Exception) -> str:
+    """The error's message, without the server's temporary upload folder in it."""
+    message = str(exc)
+    upload_dir = getattr(request.state, "upload_dir", None)
+    if upload_dir:
+        message = message.replace(f"{upload_dir}{os.sep}", "").replace(upload_dir, "")
+    return message
+
+
+async def encore_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    code = status_code_for(exc) if isinstance(exc, EncoreError) else 500
+    if code >= 500:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
+    headers = {"WWW-Authenticate": "X-API-Key"} if code == 401 else None
+    return JSONResponse(status_code=code, content=error_body(public_message(request, exc)), headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(EncoreError, encore_error_handler)
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI descriptions of the error answers a route can give, for ``responses=``."""
+    described = {
+        400: "Bad input: empty, too short, silent, truncated or corrupt audio, or bad metadata.",
+        401: "Missing or wrong X-API-Key.",
+        404: "No such track.",
+        413: "The upload or the audio is past the configured limit.",
+        415: "The file is not audio ffmpeg can decode.",
+        503: "The vector store failed.",
+    }
+    return {
+        code: {
+            "description": described[code],
+            "content": {"application/json": {"example": {"detail": described[code]}}},
+        }
+        for code in codes
+    }

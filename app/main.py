@@ -1,0 +1,118 @@
+"""The FastAPI application factory.
+
+Nothing is built at import time. Run it with uvicorn's factory mode::
+
+    uvicorn app.main:create_app --factory        # or: encore serve
+
+The lifespan opens one :class:`~encore.service.Encore` at start-up (the store and models load once)
+and closes it at shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+import encore
+from app.api.errors import error_body, install_error_handlers
+from app.api.main import api_router
+from encore.config import Settings, get_settings
+from encore.service import Encore
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+#: Room for the multipart envelope around a file of exactly ``max_upload_bytes``.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+DESCRIPTION = """
+Encore identifies music: index the audio files you own, then send a few seconds of a recording
+(noisy, from a phone, re-encoded) and get the track back with where in it the clip starts.
+
+* `POST /v1/catalog/tracks` adds a file, `DELETE /v1/catalog/tracks/{track_id}` removes it.
+* `POST /v1/identify` answers a clip with the matching track, or `"match": null`.
+
+Errors answer `{"detail": message}`. When the server sets `ENCORE_API_KEY`, write endpoints need
+the header `X-API-Key`.
+"""
+
+
+class UploadLimitMiddleware:
+    """Refuse a request whose declared body is past the upload limit before reading any of it.
+
+    Bodies without a Content-Length are still held to the limit while the upload is copied
+    (:func:`app.api.deps.saved_upload`).
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            declared = dict(scope["headers"]).get(b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+                limit = self.max_body_bytes - MULTIPART_OVERHEAD_BYTES
+                response = JSONResponse(
+                    status_code=413, content=error_body(f"the upload is larger than the limit of {limit} bytes")
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, *, encore_service: Encore | None = None) -> FastAPI:
+    """Build the app.
+
+    Parameters
+    ----------
+    settings : defaults to :func:`encore.config.get_settings` (the ``ENCORE_`` environment)
+    encore_service : an already opened facade to serve instead of opening one; the caller keeps
+        ownership and closes it
+    """
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = encore_service is None
+        # Opening loads the store (and later, models): seconds of blocking work, off the event loop.
+        app.state.encore = await run_in_threadpool(Encore.open, settings) if owned else encore_service
+        try:
+            yield
+        finally:
+            if owned:
+                await run_in_threadpool(app.state.encore.close)
+
+    app = FastAPI(
+        title="Encore",
+        version=encore.__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(
+        UploadLimitMiddleware, max_body_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["X-API-Key", "Content-Type"],
+        )
+    app.include_router(api_router, prefix="/v1")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    return app

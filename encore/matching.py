@@ -41,11 +41,12 @@ class MatchParams:
     min_aligned: int = 10
     min_coverage: int = 5
     #: ... and is a match when its envelope correlation reaches ``min_envelope``.
-    min_envelope: float = 0.45
-    #: Chance envelope correlations of unrelated tracks fall off as exp(-(r - null) / scale)
-    #: above ``envelope_null`` (fitted on held-out clips, BENCHMARKS.md): confidence is 1 minus it.
-    envelope_null: float = 0.10
-    envelope_scale: float = 0.05
+    min_envelope: float = 0.60
+    #: Envelope correlations of unrelated tracks at their best landmark alignment: 99 % fall
+    #: below about 0.3 (BENCHMARKS.md); their tail is modelled as exp(-(r - null) / scale) and
+    #: confidence is 1 minus it.
+    envelope_null: float = 0.30
+    envelope_scale: float = 0.06
 
     def speed_stages(self) -> list[tuple[float, ...]]:
         steps = int(math.floor(self.speed_max / self.speed_step + 1e-9))
@@ -136,7 +137,8 @@ def envelope_correlation(
 
     Returns
     -------
-    r : float in [-1, 1]; 0 when fewer than 20 frames overlap
+    r : float in [-1, 1], per-band correlations weighted by the clip's band variance;
+        0 when fewer than 20 frames overlap
     """
     idx = np.rint(offset_frames + speed * np.arange(query.shape[0]) - ref_start).astype(np.int64)
     ok = (idx >= 0) & (idx < ref.shape[0])
@@ -147,8 +149,12 @@ def envelope_correlation(
     r = ref[idx[ok]].astype(np.float64)
     q -= q.mean(axis=0)
     r -= r.mean(axis=0)
-    denom = math.sqrt(float((q * q).sum()) * float((r * r).sum()))
-    return float((q * r).sum() / denom) if denom > 0 else 0.0
+    # Per-band correlations, weighted by how much the clip's band moves: a band drowned in noise
+    # is flat in the clip and says nothing either way, so it must not pull the score down.
+    qq, rr = (q * q).sum(axis=0), (r * r).sum(axis=0)
+    per_band = (q * r).sum(axis=0) / np.sqrt(qq * rr + 1e-12)
+    total = float(qq.sum())
+    return float((qq * per_band).sum() / total) if total > 0 else 0.0
 
 
 def confidence(r: float, *, params: MatchParams) -> float:

@@ -133,7 +133,9 @@ class VectorStore(Protocol):
 
     def query_batch(self, collection: str, specs: Sequence[QuerySpec]) -> list[list[Hit]]: ...
 
-    def retrieve(self, collection: str, ids: Sequence[str], *, with_payload: bool | Sequence[str] = True) -> list[Record]:
+    def retrieve(
+        self, collection: str, ids: Sequence[str], *, with_payload: bool | Sequence[str] = True
+    ) -> list[Record]:
         """Points by id, in the order given; ids not stored are left out."""
 
     def scroll(

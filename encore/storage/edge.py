@@ -1,0 +1,499 @@
+"""Embedded storage over qdrant-edge (``qdrant-edge-py``): the Qdrant engine in this process.
+
+Layout under the store root::
+
+    <root>/.encore.lock                 exclusive advisory lock (fcntl.flock) + owner pid
+    <root>/<collection>/encore_schema.json   the CollectionSpec fingerprint the data was written with
+    <root>/<collection>/...             one EdgeShard (segments, WAL, edge_config.json)
+
+Behaviour is the one documented in :mod:`encore.storage` and shared with
+:class:`~encore.storage.remote.RemoteStore`. Engine-specific notes:
+
+* qdrant-edge returns ids as ``uuid.UUID``; they are turned into canonical strings here.
+* The Python binding turns ``MatchValue(True)`` into ``MatchValue(1)`` (bool is an int subclass and
+  the binding tries int first), which matches no bool payload. A ``numpy.bool_`` is passed instead,
+  which the binding does read as a bool.
+* Writes (upsert, delete, index creation, open/close) hold one lock per store and end with
+  ``flush()``, so acknowledged writes are on disk. Reads take no lock: the engine serves
+  concurrent reads, also while a write is applied (tests/storage).
+* Only one process may own a root: :class:`EdgeStore` takes a non-blocking ``flock`` on
+  ``<root>/.encore.lock`` and raises StorageError naming the owner's pid when it is held. (The
+  engine also locks each shard's WAL, so a second open of a shard fails even without ours.)
+* Segments are not optimized in the background: :meth:`EdgeStore.optimize` runs the optimizers
+  (vacuum, merging, HNSW indexing of dense vectors); call it after a bulk load.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from encore.errors import StorageError
+from encore.storage import (
+    LIVE_IDF,
+    _check_fingerprint,
+    _dense,
+    _engine_errors,
+    _is_empty,
+    _payload_out,
+    _payload_selector,
+    _point_id,
+    _sparse,
+    _unique_ids,
+)
+from encore.storage.base import (
+    Filter,
+    HasId,
+    Hit,
+    MatchAny,
+    MatchValue,
+    Point,
+    QuerySpec,
+    Range,
+    Record,
+    SparseVector,
+)
+from schemas.collections import CollectionSpec
+
+SCHEMA_FILE = "encore_schema.json"
+LOCK_FILE = ".encore.lock"
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+class _Collection:
+    __slots__ = ("shard", "idf_vectors", "path")
+
+    def __init__(self, shard: Any, idf_vectors: set[str], path: Path) -> None:
+        self.shard = shard
+        self.idf_vectors = idf_vectors
+        self.path = path
+
+
+class EdgeStore:
+    """:class:`~encore.storage.base.VectorStore` over qdrant-edge, one shard per collection."""
+
+    backend = "edge"
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        max_search_threads: int | None = None,
+        live_idf: bool = LIVE_IDF,
+    ) -> None:
+        """Open (creating it if needed) the store under ``root`` and take its process lock.
+
+        ``max_search_threads`` sizes each shard's search pool (None: derived from the CPU count);
+        ``live_idf`` see :data:`encore.storage.LIVE_IDF`.
+        """
+        self.root = Path(root)
+        self.live_idf = live_idf
+        self._max_search_threads = max_search_threads
+        self._lock = threading.RLock()
+        self._collections: dict[str, _Collection] = {}
+        self._closed = False
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create storage directory {self.root}: {exc}") from exc
+        self._lock_fd = _acquire_root_lock(self.root)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def ensure_collection(self, spec: CollectionSpec) -> None:
+        """Create the shard (schema record first, then shard, then payload indexes) or open and check it.
+
+        Raises SchemaMismatch when ``encore_schema.json`` differs from ``spec.fingerprint()`` or
+        when the directory holds a shard without such a record.
+        """
+        path = self._path(spec.name)
+        schema_path = path / SCHEMA_FILE
+        fingerprint = spec.fingerprint()
+        with self._lock, _engine_errors(f"opening collection {spec.name!r} in {self.root}"):
+            self._check_open()
+            if schema_path.exists():
+                try:
+                    stored = json.loads(schema_path.read_text())
+                except (OSError, ValueError) as exc:
+                    raise StorageError(f"cannot read {schema_path}: {exc}") from exc
+                _check_fingerprint(f"collection {spec.name!r} in {path}", stored, fingerprint)
+            elif path.exists() and any(not p.name.endswith(".tmp") for p in path.iterdir()):
+                _check_fingerprint(f"collection {spec.name!r} in {path}", None, fingerprint)
+            else:
+                path.mkdir(parents=True, exist_ok=True)
+                _write_atomic(schema_path, json.dumps(fingerprint, indent=2, sort_keys=True))
+
+            coll = self._collections.get(spec.name)
+            if coll is None:
+                coll = self._open_shard(spec.name, spec)
+                self._collections[spec.name] = coll
+            self._ensure_payload_indexes(coll.shard, spec)
+
+    def _open_shard(self, name: str, spec: CollectionSpec | None) -> _Collection:
+        import qdrant_edge as qe
+
+        path = self._path(name)
+        # The vectors as recorded: this build's spec, or the schema record when opened lazily.
+        fingerprint = spec.fingerprint() if spec is not None else json.loads((path / SCHEMA_FILE).read_text())
+        if (path / "edge_config.json").exists():
+            # A config on load is checked against the segments and persisted; only pass one to
+            # change the search pool size. (EdgeConfig refuses to be built without vectors.)
+            config = self._config(fingerprint) if self._max_search_threads is not None else None
+            shard = qe.EdgeShard.load(str(path), config)
+        elif spec is not None:
+            shard = qe.EdgeShard.create(str(path), self._config(fingerprint))
+        else:
+            raise StorageError(f"collection {name!r} does not exist in {self.root}")
+        idf = {k for k, v in (fingerprint.get("sparse") or {}).items() if v and v[0]}
+        return _Collection(shard, idf, path)
+
+    def _config(self, fingerprint: dict[str, Any]) -> Any:
+        """The EdgeConfig of the vectors a fingerprint records (``dense: {name: [dim, distance]}``,
+        ``sparse: {name: [idf]}``)."""
+        import qdrant_edge as qe
+
+        distances = {"cosine": qe.Distance.Cosine, "dot": qe.Distance.Dot, "euclid": qe.Distance.Euclid}
+        dense = {
+            k: qe.EdgeVectorParams(size=int(dim), distance=distances[distance])
+            for k, (dim, distance) in (fingerprint.get("dense") or {}).items()
+        }
+        sparse = {
+            k: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf if idf else None)
+            for k, (idf,) in (fingerprint.get("sparse") or {}).items()
+        }
+        return qe.EdgeConfig(
+            vectors=dense or None,
+            sparse_vectors=sparse or None,
+            max_search_threads=self._max_search_threads,
+        )
+
+    def _ensure_payload_indexes(self, shard: Any, spec: CollectionSpec) -> None:
+        import qdrant_edge as qe
+
+        kinds = {
+            "keyword": qe.PayloadSchemaType.Keyword,
+            "integer": qe.PayloadSchemaType.Integer,
+            "float": qe.PayloadSchemaType.Float,
+            "bool": qe.PayloadSchemaType.Bool,
+        }
+        existing = shard.info().payload_schema
+        changed = False
+        for field_name, kind in spec.payload_indexes.items():
+            want = kinds[kind]
+            have = existing.get(field_name)
+            if have is not None and have.data_type == want:
+                continue
+            if have is not None:
+                shard.update(qe.UpdateOperation.delete_field_index(field_name))
+            shard.update(qe.UpdateOperation.create_field_index(field_name, want))
+            changed = True
+        if changed:
+            shard.flush()
+
+    def optimize(self) -> None:
+        """Run the engine's optimizers on every open collection (blocking). Worth it after bulk loads."""
+        with self._lock, _engine_errors("optimizing"):
+            self._check_open()
+            for coll in self._collections.values():
+                coll.shard.optimize()
+                coll.shard.flush()
+
+    def close(self) -> None:
+        """Flush and close every shard and release the directory lock. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            errors = []
+            for name, coll in self._collections.items():
+                try:
+                    coll.shard.flush()
+                    coll.shard.close()
+                except Exception as exc:  # keep closing the others
+                    errors.append(f"{name}: {exc}")
+            self._collections.clear()
+            _release_root_lock(self._lock_fd)
+            if errors:
+                raise StorageError(f"closing {self.root} failed: {'; '.join(errors)}")
+
+    def __enter__(self) -> EdgeStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writes -----------------------------------------------------------------------------
+
+    def upsert(self, collection: str, points: Sequence[Point]) -> None:
+        """Insert or replace ``points`` (all in one engine update), then flush."""
+        if not points:
+            return
+        import qdrant_edge as qe
+
+        converted = [_to_edge_point(p) for p in points]
+        with self._lock, _engine_errors(f"upsert into {collection!r}"):
+            shard = self._get(collection).shard
+            shard.update(qe.UpdateOperation.upsert_points(converted))
+            shard.flush()
+
+    def delete(self, collection: str, *, ids: Sequence[str] | None = None, filter: Filter | None = None) -> None:
+        """Delete the points with ``ids``, or those matching ``filter`` (exactly one of the two)."""
+        import qdrant_edge as qe
+
+        if (ids is None) == (filter is None):
+            raise TypeError("delete() takes ids or filter, exactly one")
+        if ids is not None:
+            point_ids = _unique_ids(ids)
+            if not point_ids:
+                return
+            op = qe.UpdateOperation.delete_points(point_ids)
+        else:
+            op = qe.UpdateOperation.delete_points_by_filter(_to_edge_filter(filter) or qe.Filter())
+        with self._lock, _engine_errors(f"delete from {collection!r}"):
+            shard = self._get(collection).shard
+            shard.update(op)
+            shard.flush()
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def query(self, collection: str, spec: QuerySpec) -> list[Hit]:
+        with _engine_errors(f"query on {collection!r}"):
+            coll = self._get(collection)
+            points = coll.shard.query(_to_edge_query(spec, coll, self.live_idf))
+            return [_hit(p, spec.with_payload) for p in points]
+
+    def query_batch(self, collection: str, specs: Sequence[QuerySpec]) -> list[list[Hit]]:
+        if not specs:
+            return []
+        import qdrant_edge as qe
+
+        with _engine_errors(f"batch query on {collection!r}"):
+            coll = self._get(collection)
+            request = qe.QueryBatchRequest([_to_edge_query(s, coll, self.live_idf) for s in specs])
+            results = coll.shard.query_batch(request)
+            return [[_hit(p, s.with_payload) for p in points] for points, s in zip(results, specs, strict=True)]
+
+    def retrieve(
+        self, collection: str, ids: Sequence[str], *, with_payload: bool | Sequence[str] = True
+    ) -> list[Record]:
+        """Points by id, in the order given; ids not stored are left out, repeats returned once."""
+        point_ids = _unique_ids(ids)
+        if not point_ids:
+            return []
+        with _engine_errors(f"retrieve from {collection!r}"):
+            shard = self._get(collection).shard
+            found = {str(r.id): r.payload for r in shard.retrieve(point_ids, _payload_selector(with_payload), False)}
+        return [Record(id=i, payload=_payload_out(found[i], with_payload)) for i in point_ids if i in found]
+
+    def scroll(
+        self,
+        collection: str,
+        *,
+        filter: Filter | None = None,
+        limit: int = 100,
+        offset: str | None = None,
+        with_payload: bool | Sequence[str] = True,
+    ) -> tuple[list[Record], str | None]:
+        """A page of points ordered by id, from ``offset`` (included), and the next page's offset."""
+        import qdrant_edge as qe
+
+        request = qe.ScrollRequest(
+            offset=_point_id(offset) if offset is not None else None,
+            limit=limit,
+            filter=_to_edge_filter(filter),
+            with_payload=_payload_selector(with_payload),
+            with_vector=False,
+        )
+        with _engine_errors(f"scroll over {collection!r}"):
+            records, next_offset = self._get(collection).shard.scroll(request)
+        return (
+            [Record(id=str(r.id), payload=_payload_out(r.payload, with_payload)) for r in records],
+            str(next_offset) if next_offset is not None else None,
+        )
+
+    def count(self, collection: str, *, filter: Filter | None = None) -> int:
+        import qdrant_edge as qe
+
+        with _engine_errors(f"count in {collection!r}"):
+            return int(self._get(collection).shard.count(qe.CountRequest(exact=True, filter=_to_edge_filter(filter))))
+
+    def disk_bytes(self) -> int | None:
+        """Bytes allocated on disk under the root (like ``du``; apparent size where blocks are unknown)."""
+        total = 0
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                try:
+                    st = os.lstat(os.path.join(dirpath, name))
+                except OSError:
+                    continue  # removed while walking (segment merges)
+                blocks = getattr(st, "st_blocks", None)
+                total += blocks * 512 if blocks is not None else st.st_size
+        return total
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _path(self, name: str) -> Path:
+        if not _NAME_RE.match(name):
+            raise StorageError(f"invalid collection name {name!r}")
+        return self.root / name
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError(f"the store at {self.root} is closed")
+
+    def _get(self, name: str) -> _Collection:
+        coll = self._collections.get(name)
+        if coll is not None:
+            return coll
+        with self._lock:
+            self._check_open()
+            coll = self._collections.get(name)
+            if coll is None:
+                if not (self._path(name) / SCHEMA_FILE).exists():
+                    raise StorageError(f"collection {name!r} does not exist in {self.root}")
+                coll = self._open_shard(name, None)
+                self._collections[name] = coll
+            return coll
+
+
+# --- conversions --------------------------------------------------------------------------------
+
+
+def _vector(value: Any) -> Any:
+    import qdrant_edge as qe
+
+    if isinstance(value, SparseVector):
+        indices, values = _sparse(value)
+        return qe.SparseVector(indices, values)
+    return _dense(value)
+
+
+def _to_edge_point(point: Point) -> Any:
+    import qdrant_edge as qe
+
+    return qe.Point(
+        _point_id(point.id),
+        {name: _vector(v) for name, v in point.vectors.items()},
+        dict(point.payload) if point.payload else {},
+    )
+
+
+def _match_value(value: Any) -> Any:
+    import numpy as np
+    import qdrant_edge as qe
+
+    if isinstance(value, bool):  # the binding reads a Python bool as int; numpy.bool_ stays a bool
+        return qe.MatchValue(np.bool_(value))
+    return qe.MatchValue(value)
+
+
+def _condition(cond: Any) -> Any:
+    import qdrant_edge as qe
+
+    if isinstance(cond, MatchValue):
+        return qe.FieldCondition(cond.key, match=_match_value(cond.value))
+    if isinstance(cond, MatchAny):
+        return qe.FieldCondition(cond.key, match=qe.MatchAny(list(cond.values)))
+    if isinstance(cond, Range):
+        return qe.FieldCondition(cond.key, range=qe.RangeFloat(gte=cond.gte, lte=cond.lte))
+    if isinstance(cond, HasId):
+        return qe.HasIdCondition({_point_id(i) for i in cond.ids})
+    raise TypeError(f"unsupported filter condition {cond!r}")
+
+
+def _to_edge_filter(flt: Filter | None) -> Any:
+    import qdrant_edge as qe
+
+    if flt is None:
+        return None
+    if _is_empty(flt):
+        return qe.Filter()
+    return qe.Filter(
+        must=[_condition(c) for c in flt.must] or None,
+        must_not=[_condition(c) for c in flt.must_not] or None,
+    )
+
+
+def _to_edge_query(spec: QuerySpec, coll: _Collection, live_idf: bool) -> Any:
+    import qdrant_edge as qe
+
+    params = None
+    if live_idf and isinstance(spec.vector, SparseVector) and spec.using in coll.idf_vectors:
+        params = qe.SearchParams(idf=qe.IdfParams(corpus=qe.Filter()))
+    return qe.QueryRequest(
+        limit=spec.limit,
+        query=qe.Query.Nearest(_vector(spec.vector), using=spec.using),
+        filter=_to_edge_filter(spec.filter),
+        with_payload=_payload_selector(spec.with_payload),
+        with_vector=False,
+        score_threshold=spec.score_threshold,
+        params=params,
+    )
+
+
+def _hit(point: Any, with_payload: bool | Sequence[str]) -> Hit:
+    return Hit(id=str(point.id), score=float(point.score), payload=_payload_out(point.payload, with_payload))
+
+
+# --- files and locks ----------------------------------------------------------------------------
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _acquire_root_lock(root: Path) -> int:
+    """Take the exclusive, non-blocking flock on ``<root>/.encore.lock`` and write our pid into it.
+
+    flock locks belong to the open file description, so a second EdgeStore on the same root
+    fails in the same process too. The lock goes away with the process, also when it crashes.
+    """
+    path = root / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StorageError(f"cannot open lock file {path}: {exc}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        try:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        except OSError:
+            holder = "unknown"
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise StorageError(
+                f"storage directory {root} is in use by another process (pid {holder}); stop it or use "
+                "ENCORE_QDRANT_URL to share a Qdrant server between processes"
+            ) from exc
+        raise StorageError(f"cannot lock {path}: {exc}") from exc
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _release_root_lock(fd: int) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+__all__ = ["EdgeStore"]

@@ -15,8 +15,11 @@ Tracks are the audio files under each package's music directories that ffprobe s
 least :data:`MIN_SECONDS` (shorter files are jingles and sound effects). Byte-identical files are
 dropped (sha1), and so are *near* duplicates, i.e. the same recording shipped twice (a
 remastered "enhanced" copy, an old render of the same arrangement): a benchmark catalog that
-holds the same audio under two ids can only score wrong answers on it. Near duplicates are
-found by cross-correlating coarse spectral-flux envelopes (see :func:`near_duplicates`).
+holds the same audio under two ids can only score wrong answers on it. Tracks that share
+shorter stretches of audio (loops reused across one soundtrack, a passage lifted from another
+piece) are kept but linked both ways in ``shares_audio_with``, so the benchmark can tell a
+"false" match on shared audio from a real one. Both are found by cross-correlating coarse
+spectral-flux envelopes, then spectro-temporal band patches (see :func:`overlaps`).
 
 CLI::
 
@@ -42,9 +45,11 @@ import numpy as np
 
 #: Files shorter than this are jingles or sound effects, not tracks.
 MIN_SECONDS = 45.0
-MANIFEST_VERSION = 1
-#: Fraction of aligned patches (see :func:`near_duplicates`) from which two files count as one recording.
+MANIFEST_VERSION = 2
+#: Fraction of aligned patches (see :func:`overlaps`) from which two files count as one recording.
 NEAR_DUPLICATE_ALIGNED = 0.4
+#: Seconds of contiguous shared audio from which two kept tracks are linked as sharing audio.
+SHARED_SECONDS = 15.0
 DEFAULT_CACHE = Path(__file__).resolve().parent / ".cache" / "music"
 
 #: Extensions of audio files considered. Tracker modules (.xm/.mod/.it/.s3m) only when this
@@ -301,19 +306,56 @@ def _aligned_windows(a: np.ndarray, b: np.ndarray, *, windows: int = 10, min_cor
     return max(int(np.sum(good & (np.abs(offsets - o) <= tolerance))) for o in offsets)
 
 
-def near_duplicates(paths: list[Path], *, screen: float = 0.7, min_aligned: int = 4, workers: int = 2,
-                    progress: bool = True) -> list[tuple[int, int, float]]:
-    """Pairs ``(i, j, score)`` (i < j) of ``paths`` that hold the same recording, at least in part.
+def _coarse(bands: np.ndarray) -> np.ndarray:
+    """``bands`` [24, t] at half the frame rate (15.6/s) and in 8 bands, re-standardised."""
+    t = bands.shape[1] // 2 * 2
+    b = bands[:, :t].astype(np.float64).reshape(_N_BANDS, t // 2, 2).mean(axis=2)
+    b = b.reshape(8, _N_BANDS // 8, -1).mean(axis=1)
+    return (b - b.mean(axis=1, keepdims=True)) / (b.std(axis=1, keepdims=True) + 1e-9)
 
-    Two stages. Screening: six 9.6 s windows of each track's spectral-flux envelope are
-    correlated against every other track (batched FFTs); pairs scoring ``>= screen`` go on.
-    Rhythm alone passes that (two pieces at one tempo), and pieces by one composer share
-    loops and timbres, so a candidate is confirmed only when at least ``min_aligned`` of ten
-    9.6 s patches of 24-band spectro-temporal detail of one track are found in the other *at
-    one common time offset*, i.e. long stretches of the two files are the same audio.
-    ``score`` is the fraction of aligned patches. Measured on the default packages: a
-    remastered copy aligns 8/10, a re-render sharing the opening 3/10, unrelated pairs
-    (even by one composer, at one tempo) at most 2/10.
+
+_RUN_WIN = 78  # 5 s at 15.6 frames/s
+_RUN_HOP = 39  # 2.5 s
+
+
+def _shared_run(a: np.ndarray, b: np.ndarray, *, min_corr: float = 0.5, tolerance: int = 2) -> int:
+    """Longest run of consecutive 5 s windows (2.5 s apart) of coarse features ``a`` found in ``b``
+    (correlation >= ``min_corr``) at one time offset."""
+    if a.shape[1] < _RUN_WIN or b.shape[1] < _RUN_WIN:
+        return 0
+    starts = np.arange(0, a.shape[1] - _RUN_WIN + 1, _RUN_HOP)
+    corr, lags = _patch_scores(np.stack([a[:, s:s + _RUN_WIN] for s in starts]), b)
+    offsets = lags - starts
+    best = run = 0
+    prev = None
+    for c, o in zip(corr, offsets, strict=True):
+        if c >= min_corr:
+            run = run + 1 if prev is not None and abs(o - prev) <= tolerance else 1
+            prev = o
+        else:
+            run, prev = 0, None
+        best = max(best, run)
+    return best
+
+
+def overlaps(paths: list[Path], *, screen: float = 0.7, workers: int = 2, progress: bool = True) -> list[dict]:
+    """Pairs of ``paths`` that hold the same audio, in whole or in part.
+
+    Returns
+    -------
+    pairs : list of ``{"i", "j", "aligned", "shared_s"}`` (i < j), for candidate pairs where
+        ``aligned >= 0.3`` or ``shared_s >= SHARED_SECONDS``:
+
+        - ``aligned``: the fraction of ten 9.6 s patches of 24-band spectro-temporal detail of
+          one track found in the other *at one common time offset* (either way round). A
+          remastered copy of one recording aligns 0.8-0.9; unrelated pieces, even by one
+          composer at one tempo, at most 0.2.
+        - ``shared_s``: the longest stretch of one track found contiguously in the other (5 s
+          windows every 2.5 s, at one offset): shared loops, a reused section, a quoted intro.
+
+    Screening first: six 9.6 s windows of each track's spectral-flux envelope are correlated
+    against every other track (batched FFTs); only pairs scoring ``>= screen`` are examined.
+    Rhythm alone passes the screen (two pieces at one tempo), hence the spectro-temporal checks.
     """
     with ThreadPoolExecutor(workers) as ex:
         feats = list(_progress(ex.map(features, paths), total=len(paths), desc="features", enabled=progress))
@@ -335,11 +377,14 @@ def near_duplicates(paths: list[Path], *, screen: float = 0.7, min_aligned: int 
     np.fill_diagonal(score, 0.0)
     both = np.maximum(score, score.T)
     candidates = list(zip(*np.nonzero(np.triu(both) >= screen), strict=True))
+    coarse = [_coarse(f[1]) for f in feats]
     out = []
     for i, j in _progress(candidates, total=len(candidates), desc="verifying", enabled=progress):
-        aligned = max(_aligned_windows(feats[i][1], feats[j][1]), _aligned_windows(feats[j][1], feats[i][1]))
-        if aligned >= min_aligned:
-            out.append((int(i), int(j), aligned / 10))
+        aligned = max(_aligned_windows(feats[i][1], feats[j][1]), _aligned_windows(feats[j][1], feats[i][1])) / 10
+        run = max(_shared_run(coarse[i], coarse[j]), _shared_run(coarse[j], coarse[i]))
+        shared_s = 0.0 if run == 0 else (run - 1) * _RUN_HOP / 15.625 + _RUN_WIN / 15.625
+        if aligned >= 0.3 or shared_s >= SHARED_SECONDS:
+            out.append({"i": int(i), "j": int(j), "aligned": aligned, "shared_s": round(shared_s, 1)})
     return out
 
 
@@ -475,20 +520,22 @@ def _collect(cache_dir: Path, packages: tuple[str, ...] | list[str], *, dedupe_n
         })
     tracks.sort(key=lambda t: (t["package"], t["path"]))
 
-    near, partial = [], []
+    near, shared = [], []
     if dedupe_near and len(tracks) > 1:
-        pairs = near_duplicates([cache_dir / t["path"] for t in tracks], min_aligned=3, progress=progress)
-        drop = set()
-        for i, j, score in pairs:
-            pair = {"a": tracks[i]["path"], "b": tracks[j]["path"], "aligned": score}
-            if score < NEAR_DUPLICATE_ALIGNED:
-                partial.append(pair)  # a shared passage (an intro, a quoted theme): kept, listed
-                continue
-            if i in drop:
-                continue
-            drop.add(j)
-            near.append(pair)
-            dropped.append({"path": tracks[j]["path"], "reason": f"near duplicate of {tracks[i]['path']} ({score})"})
+        pairs = overlaps([cache_dir / t["path"] for t in tracks], progress=progress)
+        drop: set[int] = set()
+        for p in sorted(pairs, key=lambda p: -p["aligned"]):
+            i, j = p["i"], p["j"]
+            pair = {"a": tracks[i]["path"], "b": tracks[j]["path"], "aligned": p["aligned"], "shared_s": p["shared_s"]}
+            if p["aligned"] >= NEAR_DUPLICATE_ALIGNED and i not in drop and j not in drop:
+                drop.add(j)
+                near.append(pair)
+                dropped.append({"path": tracks[j]["path"],
+                                "reason": f"near duplicate of {tracks[i]['path']} ({p['aligned']:.0%} aligned)"})
+            elif i not in drop and j not in drop:
+                shared.append(pair)  # shared loops or a reused passage: both kept, linked
+                tracks[i].setdefault("shares_audio_with", []).append(tracks[j]["id"])
+                tracks[j].setdefault("shares_audio_with", []).append(tracks[i]["id"])
         tracks = [t for k, t in enumerate(tracks) if k not in drop]
 
     # (title, artist) pairs unique, so that a catalog keyed on them never merges two tracks.
@@ -506,7 +553,7 @@ def _collect(cache_dir: Path, packages: tuple[str, ...] | list[str], *, dedupe_n
         "fetch_s": round(fetch_s, 2),
         "tracks": tracks,
         "near_duplicates": near,
-        "partial_overlaps": partial,
+        "shared_audio": shared,
         "dropped": dropped,
     }
 
@@ -595,11 +642,13 @@ def summary(data: dict) -> str:
     ]
     if data.get("near_duplicates"):
         lines += ["", "Near duplicates dropped (same recording shipped twice):"]
-        lines += [f"- dropped {n['b']} ~ kept {n['a']} ({n['aligned']:.0%} of patches aligned)"
+        lines += [f"- dropped {Path(n['b']).name} ~ kept {Path(n['a']).name} ({n['aligned']:.0%} of patches aligned)"
                   for n in data["near_duplicates"]]
-    if data.get("partial_overlaps"):
-        lines += ["", "Partial overlaps kept (a shared passage, < 40% of patches aligned):"]
-        lines += [f"- {n['a']} ~ {n['b']} ({n['aligned']:.0%})" for n in data["partial_overlaps"]]
+    if data.get("shared_audio"):
+        lines += ["", f"Kept, but sharing audio (>= {SHARED_SECONDS:g} s at one offset, or 30% of patches aligned; "
+                  "linked in the manifest as `shares_audio_with`):"]
+        lines += [f"- {Path(n['a']).name} ~ {Path(n['b']).name} ({n['shared_s']:g} s, {n['aligned']:.0%} aligned)"
+                  for n in data["shared_audio"]]
     other = [d for d in data.get("dropped", []) if not d["reason"].startswith("near duplicate")]
     if other:
         lines += ["", f"Other files dropped: {len(other)}"]

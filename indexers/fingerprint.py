@@ -154,7 +154,7 @@ def analyze(y: np.ndarray, *, params: FingerprintParams, peaks_per_second: float
                     envelope=band_envelope(S, freqs, params=params))
 
 
-def find_peaks(y: np.ndarray, *, params: FingerprintParams, peaks_per_second: float) -> Peaks:
+def _pick_peaks(S: np.ndarray, freqs: np.ndarray, *, params: FingerprintParams, peaks_per_second: float) -> Peaks:
     """Pick the most prominent spectral peaks, ``peaks_per_second`` on average, evenly over time.
 
     A peak dominates its ``(2 * peak_freq_radius + 1, 2 * peak_time_radius + 1)`` neighbourhood of
@@ -163,18 +163,13 @@ def find_peaks(y: np.ndarray, *, params: FingerprintParams, peaks_per_second: fl
 
     Parameters
     ----------
-    y : np.ndarray [shape=(n,)], mono at ``params.sr``
+    S, freqs : from :func:`spectrogram`
     peaks_per_second : average number of peaks kept
 
     Returns
     -------
     Peaks
     """
-    S, freqs = spectrogram(y, params=params)
-    return _pick_peaks(S, freqs, params=params, peaks_per_second=peaks_per_second)
-
-
-def _pick_peaks(S: np.ndarray, freqs: np.ndarray, *, params: FingerprintParams, peaks_per_second: float) -> Peaks:
     n_bins, n_frames = S.shape
     # Rank by level: the loudest peaks are the ones that survive added noise.
     score = S - S.max() + 80.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import struct
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -94,6 +95,33 @@ def _parse_log(log: str) -> AudioInfo | None:
             tags.setdefault(key.strip().lower(), value.strip())
     return AudioInfo(codec=audio.group(1), duration_s=duration, channels=channels,
                      sample_rate=int(audio.group(2)), tags=tags)
+
+
+def riff_shortfall(path: str | Path) -> tuple[int, int] | None:
+    """For a RIFF/WAVE file, the data chunk's declared size and the bytes actually present.
+
+    ffmpeg sizes a WAV's duration from the file itself, so a cut WAV decodes without complaint;
+    its header still declares the full length. Returns ``(declared, present)`` when fewer bytes
+    are present than declared, else None (not a WAV, streaming header with unknown size, or whole).
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk_id, chunk_size = struct.unpack("<4sI", f.read(8))
+            if chunk_id == b"data":
+                # 0 and 0xFFFFFFFF mark a length unknown when the header was written (pipes, RF64).
+                if chunk_size in (0, 0xFFFFFFFF):
+                    return None
+                present = size - pos - 8
+                return (chunk_size, present) if present < chunk_size else None
+            pos += 8 + chunk_size + (chunk_size & 1)
+    return None
 
 
 def decode(path: str | Path, *, sr: int, max_seconds: float | None = None) -> tuple[np.ndarray, AudioInfo]:
@@ -195,6 +223,11 @@ def load_audio(
         seconds = max(info.duration_s or 0.0, y.size / sr)
         if seconds > max_seconds:
             raise TooLarge(f"{name}: {seconds:.0f} s of audio is longer than the limit of {max_seconds:.0f} s")
+    cut = riff_shortfall(path)
+    if cut is not None:
+        declared_bytes, present = cut
+        raise BadAudio(f"{name}: the file is truncated (the WAV header declares {declared_bytes} bytes of "
+                       f"audio, {present} are present)")
     declared = info.duration_s
     wanted = min(declared, truncate_to) if (declared and truncate_to) else declared
     if wanted and wanted > 2.0 and y.size / sr < 0.9 * wanted - 0.5:

@@ -87,7 +87,8 @@ class AudioFiles:
     empty: Path  # 0 bytes, .mp3
     too_short: Path  # 0.2 s
     silent: Path  # 3 s of digital silence
-    truncated: Path  # track_b's FLAC cut to its first 40 percent (FLAC declares its length; cut WAVs don't)
+    truncated: Path  # track_b's FLAC cut to its first 40 percent
+    truncated_wav: Path  # track_a's WAV cut to 40 percent: ffmpeg decodes it silently, the RIFF header tells
     clip_offset_s: float = CLIP_OFFSET_S
 
 
@@ -115,9 +116,12 @@ def audio(tmp_path_factory: pytest.TempPathFactory) -> AudioFiles:
         too_short=write("too_short.wav", a[: int(0.2 * SR)], "wav"),
         silent=write("silent.wav", np.zeros(3 * SR, dtype=np.float32), "wav"),
         truncated=folder / "truncated.flac",
+        truncated_wav=folder / "truncated.wav",
     )
     files.not_audio.write_text("This is a shopping list, not a song.\n" * 200)
     files.empty.write_bytes(b"")
     data = files.track_b.read_bytes()
     files.truncated.write_bytes(data[: int(len(data) * 0.4)])
+    data = files.track_a.read_bytes()
+    files.truncated_wav.write_bytes(data[: int(len(data) * 0.4)])
     return files

@@ -121,6 +121,7 @@ BAD_FILES = {
     "too_short": "too short",
     "silent": "silent",
     "truncated": "truncated",
+    "truncated_wav": "truncated",
 }
 
 

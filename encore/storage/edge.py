@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from encore.errors import StorageError
-from encore.storage import (
+from encore.storage._common import (
     LIVE_IDF,
     _check_fingerprint,
     _dense,
@@ -91,7 +91,7 @@ class EdgeStore:
         """Open (creating it if needed) the store under ``root`` and take its process lock.
 
         ``max_search_threads`` sizes each shard's search pool (None: derived from the CPU count);
-        ``live_idf`` see :data:`encore.storage.LIVE_IDF`.
+        ``live_idf`` see :data:`encore.storage._common.LIVE_IDF`.
         """
         self.root = Path(root)
         self.live_idf = live_idf

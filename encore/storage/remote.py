@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from encore.storage import (
+from encore.storage._common import (
     FINGERPRINT_KEY,
     LIVE_IDF,
     _check_fingerprint,
@@ -55,7 +55,7 @@ class RemoteStore:
     def __init__(
         self, client: Any, *, owns_client: bool = False, upsert_batch: int = 64, live_idf: bool = LIVE_IDF
     ) -> None:
-        """``owns_client``: close the client on :meth:`close`. ``live_idf``: see :data:`encore.storage.LIVE_IDF`."""
+        """``owns_client``: close the client on :meth:`close`. ``live_idf``: see :data:`encore.storage._common.LIVE_IDF`."""
         self.client = client
         # qdrant-client's local mode already computes IDF over live points only, and its corpus
         # filter path loops over every point in Python: send the corpus filter to servers only.

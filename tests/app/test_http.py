@@ -108,6 +108,7 @@ BAD_UPLOADS = {
     "too_short": (400, "too short"),
     "silent": (400, "silent"),
     "truncated": (400, "truncated"),
+    "truncated_wav": (400, "truncated"),
 }
 
 

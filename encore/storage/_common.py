@@ -1,0 +1,141 @@
+"""Helpers shared by the two backends: id and vector checks, payload selection, schema records.
+
+Private to :mod:`encore.storage`; the backends import from here so that the package's public face
+(``encore.storage``) stays the protocol, its types and the factory.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from encore.errors import SchemaMismatch, StorageError
+from encore.storage.base import Filter, Payload, SparseVector
+
+#: Whether IDF statistics of sparse queries are computed over the live points (an empty corpus
+#: filter) rather than read from the sparse index. The index goes on counting deleted points
+#: until its segment is vacuumed (qdrant-edge and a Qdrant server alike), qdrant-client's local
+#: mode never does: with live statistics all backends give the same scores after deletes.
+LIVE_IDF = True
+
+FINGERPRINT_KEY = "encore_fingerprint"
+_UINT32_END = 2**32
+
+
+def _point_id(value: Any) -> str:
+    """Canonical UUID string of ``value``, or StorageError."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    try:
+        return str(uuid.UUID(str(value)))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise StorageError(f"invalid point id {value!r}: point ids are UUID strings") from exc
+
+
+def _unique_ids(ids: Sequence[str]) -> list[str]:
+    """Canonical ids, repeats dropped, order kept."""
+    return list(dict.fromkeys(_point_id(i) for i in ids))
+
+
+def _dense(vector: Any) -> list[float]:
+    import numpy as np
+
+    arr = np.asarray(vector, dtype=np.float64)
+    if arr.ndim != 1:
+        raise StorageError(f"a dense vector must be one-dimensional, got shape {arr.shape}")
+    return arr.tolist()
+
+
+def _sparse(vector: SparseVector) -> tuple[list[int], list[float]]:
+    """``(indices, values)`` sorted by index, checked: unique, in ``[0, 2**32)``, same lengths."""
+    import numpy as np
+
+    idx = np.asarray(vector.indices, dtype=np.int64)
+    val = np.asarray(vector.values, dtype=np.float64)
+    if idx.ndim != 1 or val.ndim != 1 or idx.shape != val.shape:
+        raise StorageError(
+            f"a sparse vector needs as many values as indices, got {idx.size} indices and {val.size} values"
+        )
+    if idx.size == 0:
+        return [], []
+    if idx.min() < 0 or idx.max() >= _UINT32_END:
+        raise StorageError("sparse vector indices must lie in [0, 2**32)")
+    if not bool(np.all(idx[1:] > idx[:-1])):
+        order = np.argsort(idx, kind="stable")
+        idx, val = idx[order], val[order]
+        if bool(np.any(idx[1:] == idx[:-1])):
+            raise StorageError("sparse vector indices must be unique")
+    return idx.tolist(), val.tolist()
+
+
+def _payload_selector(with_payload: bool | Sequence[str]) -> bool | list[str]:
+    if isinstance(with_payload, bool):
+        return with_payload
+    if isinstance(with_payload, str):
+        return [with_payload]
+    return [str(k) for k in with_payload]
+
+
+def _payload_out(payload: Payload | None, with_payload: bool | Sequence[str]) -> Payload | None:
+    if with_payload is False:
+        return None
+    return dict(payload) if payload else {}
+
+
+def _is_empty(flt: Filter | None) -> bool:
+    return flt is None or (not flt.must and not flt.must_not)
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as it comes back from JSON (tuples become lists, keys strings)."""
+    return json.loads(json.dumps(value, sort_keys=True))
+
+
+def _check_fingerprint(where: str, stored: Any, expected: dict[str, Any]) -> None:
+    """Raise SchemaMismatch naming what differs between the stored and this build's fingerprint."""
+    expected = _jsonable(expected)
+    if not isinstance(stored, dict):
+        raise SchemaMismatch(
+            f"{where} has no Encore schema record; it was not created by Encore or by an older build. "
+            "Move it aside or delete it and rebuild the index."
+        )
+    if stored == expected:
+        return
+    parts = []
+    if stored.get("schema_version") != expected["schema_version"]:
+        parts.append(
+            f"schema_version {stored.get('schema_version')} stored, {expected['schema_version']} in this build"
+        )
+    for key in ("dense", "sparse"):
+        if stored.get(key) != expected[key]:
+            parts.append(f"{key} vectors {stored.get(key)} stored, {expected[key]} in this build")
+    if stored.get("params") != expected["params"]:
+        keys = sorted(
+            k
+            for k in set(stored.get("params") or {}) | set(expected["params"])
+            if (stored.get("params") or {}).get(k) != expected["params"].get(k)
+        )
+        parts.append(
+            f"params differ in {', '.join(keys) or '?'} (digest {stored.get('digest')} stored, "
+            f"{expected['digest']} in this build)"
+        )
+    if not parts:
+        parts.append(f"digest {stored.get('digest')} stored, {expected['digest']} in this build")
+    raise SchemaMismatch(
+        f"{where} was written with other parameters than this build uses: {'; '.join(parts)}. "
+        "Rebuild the index (delete the stored collection) or run the Encore version that wrote it."
+    )
+
+
+@contextmanager
+def _engine_errors(action: str) -> Iterator[None]:
+    """Re-raise engine failures as StorageError (SchemaMismatch and StorageError pass through)."""
+    try:
+        yield
+    except (SchemaMismatch, StorageError):
+        raise
+    except Exception as exc:
+        raise StorageError(f"{action} failed: {exc}") from exc

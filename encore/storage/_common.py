@@ -85,6 +85,19 @@ def _payload_out(payload: Payload | None, with_payload: bool | Sequence[str]) ->
     return dict(payload) if payload else {}
 
 
+def _vectors_out(raw: Any, with_vectors: bool | Sequence[str]) -> dict[str, Any] | None:
+    """Named vectors as the protocol returns them: dense as float lists, sparse as SparseVector."""
+    if with_vectors is False:
+        return None
+    out: dict[str, Any] = {}
+    for name, value in (raw or {}).items():
+        if hasattr(value, "indices"):
+            out[name] = SparseVector(indices=[int(i) for i in value.indices], values=[float(v) for v in value.values])
+        else:
+            out[name] = [float(v) for v in value]
+    return out
+
+
 def _is_empty(flt: Filter | None) -> bool:
     return flt is None or (not flt.must and not flt.must_not)
 

@@ -52,6 +52,8 @@ class Record:
 
     id: str
     payload: Payload | None = None
+    vectors: dict[str, VectorInput] | None = None
+    """The named vectors asked for (``with_vectors``); dense ones as stored (cosine: unit length)."""
 
 
 # --- Filters: a small, backend-neutral subset of Qdrant's filter language ---------------------
@@ -134,7 +136,12 @@ class VectorStore(Protocol):
     def query_batch(self, collection: str, specs: Sequence[QuerySpec]) -> list[list[Hit]]: ...
 
     def retrieve(
-        self, collection: str, ids: Sequence[str], *, with_payload: bool | Sequence[str] = True
+        self,
+        collection: str,
+        ids: Sequence[str],
+        *,
+        with_payload: bool | Sequence[str] = True,
+        with_vectors: bool | Sequence[str] = False,
     ) -> list[Record]:
         """Points by id, in the order given; ids not stored are left out."""
 
@@ -146,6 +153,7 @@ class VectorStore(Protocol):
         limit: int = 100,
         offset: str | None = None,
         with_payload: bool | Sequence[str] = True,
+        with_vectors: bool | Sequence[str] = False,
     ) -> tuple[list[Record], str | None]:
         """A page of points ordered by id, and the offset of the next page (None at the end)."""
 

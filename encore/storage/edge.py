@@ -47,6 +47,7 @@ from encore.storage._common import (
     _point_id,
     _sparse,
     _unique_ids,
+    _vectors_out,
 )
 from encore.storage.base import (
     Filter,
@@ -281,7 +282,12 @@ class EdgeStore:
             return [[_hit(p, s.with_payload) for p in points] for points, s in zip(results, specs, strict=True)]
 
     def retrieve(
-        self, collection: str, ids: Sequence[str], *, with_payload: bool | Sequence[str] = True
+        self,
+        collection: str,
+        ids: Sequence[str],
+        *,
+        with_payload: bool | Sequence[str] = True,
+        with_vectors: bool | Sequence[str] = False,
     ) -> list[Record]:
         """Points by id, in the order given; ids not stored are left out, repeats returned once."""
         point_ids = _unique_ids(ids)
@@ -289,8 +295,11 @@ class EdgeStore:
             return []
         with _engine_errors(f"retrieve from {collection!r}"):
             shard = self._get(collection).shard
-            found = {str(r.id): r.payload for r in shard.retrieve(point_ids, _payload_selector(with_payload), False)}
-        return [Record(id=i, payload=_payload_out(found[i], with_payload)) for i in point_ids if i in found]
+            found = {
+                str(r.id): r
+                for r in shard.retrieve(point_ids, _payload_selector(with_payload), _payload_selector(with_vectors))
+            }
+        return [_record(found[i], with_payload, with_vectors) for i in point_ids if i in found]
 
     def scroll(
         self,
@@ -300,6 +309,7 @@ class EdgeStore:
         limit: int = 100,
         offset: str | None = None,
         with_payload: bool | Sequence[str] = True,
+        with_vectors: bool | Sequence[str] = False,
     ) -> tuple[list[Record], str | None]:
         """A page of points ordered by id, from ``offset`` (included), and the next page's offset."""
         import qdrant_edge as qe
@@ -309,12 +319,12 @@ class EdgeStore:
             limit=limit,
             filter=_to_edge_filter(filter),
             with_payload=_payload_selector(with_payload),
-            with_vector=False,
+            with_vector=_payload_selector(with_vectors),
         )
         with _engine_errors(f"scroll over {collection!r}"):
             records, next_offset = self._get(collection).shard.scroll(request)
         return (
-            [Record(id=str(r.id), payload=_payload_out(r.payload, with_payload)) for r in records],
+            [_record(r, with_payload, with_vectors) for r in records],
             str(next_offset) if next_offset is not None else None,
         )
 
@@ -436,6 +446,11 @@ def _to_edge_query(spec: QuerySpec, coll: _Collection, live_idf: bool) -> Any:
         score_threshold=spec.score_threshold,
         params=params,
     )
+
+
+def _record(point: Any, with_payload: bool | Sequence[str], with_vectors: bool | Sequence[str]) -> Record:
+    return Record(id=str(point.id), payload=_payload_out(point.payload, with_payload),
+                  vectors=_vectors_out(point.vector, with_vectors))
 
 
 def _hit(point: Any, with_payload: bool | Sequence[str]) -> Hit:

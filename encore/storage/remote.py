@@ -31,6 +31,7 @@ from encore.storage._common import (
     _point_id,
     _sparse,
     _unique_ids,
+    _vectors_out,
 )
 from encore.storage.base import (
     Filter,
@@ -186,7 +187,12 @@ class RemoteStore:
             return [[_hit(p, s.with_payload) for p in r.points] for r, s in zip(responses, specs, strict=True)]
 
     def retrieve(
-        self, collection: str, ids: Sequence[str], *, with_payload: bool | Sequence[str] = True
+        self,
+        collection: str,
+        ids: Sequence[str],
+        *,
+        with_payload: bool | Sequence[str] = True,
+        with_vectors: bool | Sequence[str] = False,
     ) -> list[Record]:
         """Points by id, in the order given; ids not stored are left out, repeats returned once."""
         point_ids = _unique_ids(ids)
@@ -194,10 +200,13 @@ class RemoteStore:
             return []
         with _engine_errors(f"retrieve from {collection!r}"):
             records = self.client.retrieve(
-                collection, ids=point_ids, with_payload=_payload_selector(with_payload), with_vectors=False
+                collection,
+                ids=point_ids,
+                with_payload=_payload_selector(with_payload),
+                with_vectors=_payload_selector(with_vectors),
             )
-        found = {_point_id(r.id): r.payload for r in records}
-        return [Record(id=i, payload=_payload_out(found[i], with_payload)) for i in point_ids if i in found]
+        found = {_point_id(r.id): r for r in records}
+        return [_record(found[i], with_payload, with_vectors) for i in point_ids if i in found]
 
     def scroll(
         self,
@@ -207,6 +216,7 @@ class RemoteStore:
         limit: int = 100,
         offset: str | None = None,
         with_payload: bool | Sequence[str] = True,
+        with_vectors: bool | Sequence[str] = False,
     ) -> tuple[list[Record], str | None]:
         """A page of points ordered by id, from ``offset`` (included), and the next page's offset."""
         with _engine_errors(f"scroll over {collection!r}"):
@@ -216,10 +226,10 @@ class RemoteStore:
                 limit=limit,
                 offset=_point_id(offset) if offset is not None else None,
                 with_payload=_payload_selector(with_payload),
-                with_vectors=False,
+                with_vectors=_payload_selector(with_vectors),
             )
         return (
-            [Record(id=_point_id(r.id), payload=_payload_out(r.payload, with_payload)) for r in records],
+            [_record(r, with_payload, with_vectors) for r in records],
             _point_id(next_offset) if next_offset is not None else None,
         )
 
@@ -316,6 +326,12 @@ def _to_filter(flt: Filter | None) -> Any:
         must=[_condition(c) for c in flt.must] or None,
         must_not=[_condition(c) for c in flt.must_not] or None,
     )
+
+
+def _record(point: Any, with_payload: bool | Sequence[str], with_vectors: bool | Sequence[str]) -> Record:
+    vectors = point.vector if isinstance(point.vector, dict) else None
+    return Record(id=_point_id(point.id), payload=_payload_out(point.payload, with_payload),
+                  vectors=_vectors_out(vectors, with_vectors))
 
 
 def _hit(point: Any, with_payload: bool | Sequence[str]) -> Hit:

@@ -267,6 +267,29 @@ def test_retrieve_keeps_given_order(store: VectorStore, dataset: Dataset):
     assert store.retrieve(C, missing) == []
 
 
+def test_retrieve_and_scroll_return_the_vectors_asked_for(store: VectorStore, dataset: Dataset):
+    wanted = [p.id for p in dataset.points[:12]]
+
+    plain = store.retrieve(C, wanted)
+    both = store.retrieve(C, wanted, with_payload=False, with_vectors=True)
+    dense_only = store.retrieve(C, wanted, with_payload=False, with_vectors=["d"])
+    page, _ = store.scroll(C, limit=12, with_payload=False, with_vectors=["s"])
+
+    assert all(r.vectors is None for r in plain)
+    for record in both:
+        point = dataset.by_id[record.id]
+        assert record.payload is None and set(record.vectors) == {"d", "s"}
+        given = np.asarray(point.vectors["d"])
+        assert np.allclose(record.vectors["d"], given / np.linalg.norm(given), atol=1e-6)  # cosine: unit length
+        sparse = record.vectors["s"]
+        assert isinstance(sparse, SparseVector)
+        order = np.argsort(point.vectors["s"].indices)
+        assert list(sparse.indices) == list(np.asarray(point.vectors["s"].indices)[order])
+        assert np.allclose(sparse.values, np.asarray(point.vectors["s"].values)[order])
+    assert all(set(r.vectors) == {"d"} for r in dense_only)
+    assert all(set(r.vectors) == {"s"} and isinstance(r.vectors["s"], SparseVector) for r in page)
+
+
 @pytest.mark.parametrize("flt", [None, Filter(must=(MatchValue("kw", "gamma"),))])
 def test_scroll_covers_every_point_once_in_id_order(store: VectorStore, dataset: Dataset, flt):
     seen, offset, pages = [], None, 0

@@ -72,3 +72,44 @@ class StatsPublic(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
+
+
+class Filters(BaseModel):
+    """What discovery results must satisfy (the contract's ``Filters``); every field is optional."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {
+        "genre": "rock", "year_min": 1980, "year_max": 1989, "energy_min": 0.6, "tags": ["guitar"]}})
+
+    genre: str | None = None
+    artist: str | None = Field(default=None, description="Only this artist (case-insensitive).")
+    exclude_artist: str | None = Field(default=None, description="Leave this artist out (case-insensitive).")
+    year_min: int | None = Field(default=None, ge=1000, le=3000)
+    year_max: int | None = Field(default=None, ge=1000, le=3000)
+    tempo_min: float | None = Field(default=None, ge=0, le=400)
+    tempo_max: float | None = Field(default=None, ge=0, le=400)
+    energy_min: float | None = Field(default=None, ge=0, le=1)
+    energy_max: float | None = Field(default=None, ge=0, le=1)
+    danceability_min: float | None = Field(default=None, ge=0, le=1)
+    danceability_max: float | None = Field(default=None, ge=0, le=1)
+    tags: list[str] = Field(default_factory=list, description="Tags every result must have.")
+
+    def is_empty(self) -> bool:
+        return self == Filters()
+
+
+class TracksPublic(BaseModel):
+    """A list of tracks, best first."""
+
+    results: list[TrackPublic]
+    count: int
+
+
+class GenreNeighbour(BaseModel):
+    genre: str
+    similarity: float
+    tracks: int
+
+
+class GenreNeighboursPublic(BaseModel):
+    genre: str
+    neighbours: list[GenreNeighbour]

@@ -71,3 +71,46 @@ def catalog_collection(*, prefix: str, fingerprint_params: dict[str, Any], hash_
         },
         params={"fingerprint": fingerprint_params, "hash_space": hash_space},
     )
+
+
+WORLD_SCHEMA_VERSION = 1
+
+#: Payload fields of the world tier with a Qdrant index: what discovery filters on.
+WORLD_PAYLOAD_INDEXES: dict[str, PayloadKind] = {
+    "track_id": "keyword",
+    "artist_key": "keyword",
+    "genre": "keyword",
+    "year": "integer",
+    "tempo": "float",
+    "energy": "float",
+    "danceability": "float",
+    "tag_list": "keyword",
+    "source": "keyword",
+}
+
+
+def world_collection(
+    *,
+    prefix: str,
+    vectors: dict[str, int],
+    params: dict[str, Any],
+    shard_number: int | None = None,
+    replication_factor: int | None = None,
+) -> CollectionSpec:
+    """The world tier: one point per track, with one named dense vector per encoder space.
+
+    ``vectors`` maps space names to dimensions, taken from the encoder descriptions (``musicnn``
+    200, ``tags`` 50, ``msd_timbre`` 12, ``clap`` when configured). A track need not have every
+    vector: an MSD import has ``msd_timbre`` and no audio embedding. Payload: title, artist,
+    album, year, genre, tempo, energy, danceability, loudness, key, mode, ``tags`` (tag ->
+    probability) and ``tag_list`` (the tags the track clearly has, for filtering).
+    """
+    return CollectionSpec(
+        name=f"{prefix}world",
+        schema_version=WORLD_SCHEMA_VERSION,
+        dense={name: DenseVectorSpec(dim=dim, distance="cosine") for name, dim in sorted(vectors.items())},
+        payload_indexes=dict(WORLD_PAYLOAD_INDEXES),
+        params=params,
+        shard_number=shard_number,
+        replication_factor=replication_factor,
+    )

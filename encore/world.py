@@ -1,0 +1,379 @@
+"""The world tier: a large collection to discover music in, one point per track.
+
+Each track has one named dense vector per encoder space (``musicnn``: the CNN's 200-d
+penultimate embedding; ``tags``: its 50 tag probabilities, centred on a typical track;
+``msd_timbre`` for Million Song Dataset imports; ``clap`` when configured) and a payload with
+its metadata and descriptors (``schemas.collections.world_collection``). Discovery is nearest
+neighbours in one space under payload filters, applied inside the engine:
+
+* :meth:`World.similar_to_track` and :meth:`World.search`: sounds-like, with filters (era, genre,
+  tempo, energy, danceability, tags, artist in or out);
+* :meth:`World.artist_radio`: neighbours of an artist's centroid, that artist excluded, at most a
+  few tracks per other artist so the radio stays diverse;
+* :meth:`World.by_tags`: mood playlists, a weighted tag profile searched in the ``tags`` space
+  plus descriptor ranges;
+* :meth:`World.genre_neighbours`: the genres whose centroids lie nearest a genre's.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from encore.errors import BadInput, NotFound
+from encore.storage.base import Filter, HasId, MatchValue, Point, QuerySpec, Range, VectorStore
+from schemas.api import Filters, GenreNeighbour, TrackPublic
+from schemas.collections import CollectionSpec, world_collection
+
+_NAMESPACE = uuid.UUID("8d1e4c3a-2b7f-4f0a-b9d6-5a3c1e7f9b20")
+
+#: Spaces a track's neighbours are searched in, best first: the first one the track has is used.
+SPACE_PREFERENCE = ("clap", "musicnn", "msd_timbre")
+
+_PAYLOAD_FIELDS = ("track_id", "title", "artist", "album", "year", "genre", "tempo", "energy", "danceability",
+                   "tags")
+
+
+@dataclass(frozen=True, slots=True)
+class WorldParams:
+    """How the world tier stores tags and shapes discovery answers."""
+
+    tag_threshold: float = 0.25
+    """A tag joins a track's ``tag_list`` (what the ``tags`` filter matches) from this probability."""
+    max_tag_list: int = 8
+    payload_tags: int = 10
+    """The most probable tags kept (with their probabilities) in a track's payload for display."""
+    radio_per_artist: int = 2
+    """An artist radio plays at most this many tracks of any one artist."""
+    overfetch: int = 6
+    """Radio and de-duplication fetch ``limit * overfetch`` neighbours to choose from."""
+    centroid_tracks: int = 256
+    """Tracks averaged into an artist's or genre's centroid."""
+
+
+@dataclass(frozen=True, slots=True)
+class TagSpace:
+    """The tag vocabulary of the default encoder and a typical track's tag probabilities.
+
+    The ``tags`` vector stores ``probabilities - reference``: probabilities are all positive and
+    dominated by common tags (rock, pop), so their cosine tells tracks apart poorly; centred on a
+    typical track, a vector points towards the tags that make the track what it is, and a query
+    profile (positive weights for wanted tags) finds the tracks leaning most towards them.
+    """
+
+    names: tuple[str, ...]
+    reference: np.ndarray
+
+    def index(self, name: str) -> int:
+        lookup = {n.casefold(): i for i, n in enumerate(self.names)}
+        try:
+            return lookup[name.casefold()]
+        except KeyError:
+            raise BadInput(f"unknown tag {name!r}; known tags: {', '.join(self.names)}") from None
+
+    def vector(self, probabilities: np.ndarray) -> np.ndarray:
+        return np.asarray(probabilities, dtype=np.float32) - self.reference.astype(np.float32)
+
+    def profile(self, weights: dict[str, float]) -> np.ndarray:
+        """A query vector in the ``tags`` space from tag weights (negative: away from that tag)."""
+        q = np.zeros(len(self.names), dtype=np.float32)
+        for name, weight in weights.items():
+            q[self.index(name)] += float(weight)
+        if not np.any(q):
+            raise BadInput("a tag profile needs at least one tag with a non-zero weight")
+        return q
+
+
+@dataclass(frozen=True, slots=True)
+class WorldTrack:
+    """One track to store in the world tier, from audio, the sample generator or an MSD import."""
+
+    track_id: str
+    source: str
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    year: int | None = None
+    genre: str | None = None
+    tempo: float | None = None
+    energy: float | None = None
+    danceability: float | None = None
+    loudness: float | None = None
+    key: str | None = None
+    mode: str | None = None
+    duration_s: float | None = None
+    tags: dict[str, float] | None = None
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def world_id(source: str, key: str) -> str:
+    """A deterministic track id: re-adding the same source item is an upsert, never a duplicate."""
+    return str(uuid.uuid5(_NAMESPACE, f"{source}:{key}"))
+
+
+def artist_key(name: str) -> str:
+    """How artist names are compared: case, accents, punctuation and spacing ignored."""
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode() or name
+    return re.sub(r"[^0-9a-z]+", " ", text.casefold()).strip() or name.casefold().strip()
+
+
+def genre_key(name: str) -> str:
+    return " ".join(name.casefold().split())
+
+
+def to_filter(filters: Filters | None, *, exclude_ids: Sequence[str] = ()) -> Filter | None:
+    """The engine filter for the contract's ``Filters`` (ranges inclusive, tags all required)."""
+    must: list = []
+    must_not: list = []
+    if filters is not None:
+        if filters.genre:
+            must.append(MatchValue("genre", genre_key(filters.genre)))
+        if filters.artist:
+            must.append(MatchValue("artist_key", artist_key(filters.artist)))
+        if filters.exclude_artist:
+            must_not.append(MatchValue("artist_key", artist_key(filters.exclude_artist)))
+        for name in ("year", "tempo", "energy", "danceability"):
+            lo, hi = getattr(filters, f"{name}_min"), getattr(filters, f"{name}_max")
+            if lo is not None and hi is not None and lo > hi:
+                raise BadInput(f"{name}_min ({lo}) is above {name}_max ({hi})")
+            if lo is not None or hi is not None:
+                must.append(Range(name, gte=lo, lte=hi))
+        must.extend(MatchValue("tag_list", tag.casefold()) for tag in filters.tags)
+    if exclude_ids:
+        must_not.append(HasId(tuple(exclude_ids)))
+    if not must and not must_not:
+        return None
+    return Filter(must=tuple(must), must_not=tuple(must_not))
+
+
+def to_public(payload: dict, *, score: float | None = None) -> TrackPublic:
+    tags = payload.get("tags")
+    return TrackPublic(
+        track_id=payload["track_id"],
+        title=payload.get("title"),
+        artist=payload.get("artist"),
+        album=payload.get("album"),
+        year=payload.get("year"),
+        genre=payload.get("genre"),
+        tempo=payload.get("tempo"),
+        energy=payload.get("energy"),
+        danceability=payload.get("danceability"),
+        tags={k: round(float(v), 4) for k, v in tags.items()} if tags else None,
+        similarity=None if score is None else round(float(score), 4),
+    )
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float64)
+    norm = float(np.linalg.norm(v))
+    if norm == 0.0 or not np.isfinite(norm):
+        raise BadInput("cannot search with an all-zero vector")
+    return v / norm
+
+
+class World:
+    """Store and discover tracks in a :class:`~encore.storage.VectorStore`."""
+
+    def __init__(
+        self,
+        store: VectorStore,
+        *,
+        prefix: str,
+        vectors: dict[str, int],
+        tag_space: TagSpace,
+        encoder: str,
+        params: WorldParams | None = None,
+        shard_number: int | None = None,
+        replication_factor: int | None = None,
+    ) -> None:
+        self.store = store
+        self.params = params or WorldParams()
+        self.tag_space = tag_space
+        self.spec: CollectionSpec = world_collection(
+            prefix=prefix,
+            vectors=vectors,
+            params={"encoder": encoder, "tags": list(tag_space.names)},
+            shard_number=shard_number,
+            replication_factor=replication_factor,
+        )
+        self.name = self.spec.name
+
+    @property
+    def spaces(self) -> tuple[str, ...]:
+        return tuple(self.spec.dense)
+
+    def open(self) -> World:
+        self.store.ensure_collection(self.spec)
+        return self
+
+    # --- writing ----------------------------------------------------------------------
+
+    def payload(self, track: WorldTrack) -> dict:
+        """The stored payload of a track (what filters match and answers show)."""
+        tags = track.tags or {}
+        ranked = sorted(tags.items(), key=lambda item: -item[1])
+        listed = [t for t, p in ranked if p >= self.params.tag_threshold]
+        return {
+            "track_id": track.track_id,
+            "source": track.source,
+            "title": track.title,
+            "artist": track.artist,
+            "artist_key": artist_key(track.artist) if track.artist else None,
+            "album": track.album,
+            "year": track.year,
+            "genre": genre_key(track.genre) if track.genre else None,
+            "tempo": None if track.tempo is None else round(float(track.tempo), 2),
+            "energy": None if track.energy is None else round(float(track.energy), 4),
+            "danceability": None if track.danceability is None else round(float(track.danceability), 4),
+            "loudness": None if track.loudness is None else round(float(track.loudness), 2),
+            "key": track.key,
+            "mode": track.mode,
+            "duration_s": None if track.duration_s is None else round(float(track.duration_s), 3),
+            "tags": {t: round(float(p), 4) for t, p in ranked[: self.params.payload_tags]} or None,
+            "tag_list": [t.casefold() for t in listed[: self.params.max_tag_list]],
+        }
+
+    def upsert(self, tracks: Sequence[WorldTrack]) -> None:
+        points = []
+        for track in tracks:
+            unknown = set(track.vectors) - set(self.spaces)
+            if unknown:
+                raise BadInput(f"track {track.track_id}: no vector space {sorted(unknown)} in the world collection "
+                               f"(spaces: {', '.join(self.spaces)})")
+            points.append(Point(id=track.track_id, payload=self.payload(track),
+                                vectors={k: np.asarray(v, dtype=np.float32).tolist() for k, v in track.vectors.items()}))
+        if points:
+            self.store.upsert(self.name, points)
+
+    def missing(self, ids: Sequence[str]) -> list[str]:
+        """Those of ``ids`` not stored yet, in the order given (resuming an ingest)."""
+        present = {r.id for r in self.store.retrieve(self.name, ids, with_payload=False)}
+        return [i for i in ids if i not in present]
+
+    def remove(self, track_id: str) -> None:
+        self.get(track_id)
+        self.store.delete(self.name, ids=[track_id])
+
+    # --- reading ----------------------------------------------------------------------
+
+    def count(self, filters: Filters | None = None) -> int:
+        return self.store.count(self.name, filter=to_filter(filters))
+
+    def get(self, track_id: str) -> TrackPublic:
+        return to_public(self._record(track_id, with_vectors=False).payload or {})
+
+    def _record(self, track_id: str, *, with_vectors: bool):
+        try:
+            uuid.UUID(track_id)
+        except ValueError:
+            raise NotFound(f"no world track {track_id!r}") from None
+        found = self.store.retrieve(self.name, [track_id], with_vectors=with_vectors)
+        if not found:
+            raise NotFound(f"no world track {track_id}")
+        return found[0]
+
+    def search(
+        self,
+        vector: np.ndarray,
+        *,
+        using: str,
+        filters: Filters | None = None,
+        limit: int = 20,
+        exclude_ids: Sequence[str] = (),
+    ) -> list[TrackPublic]:
+        """The ``limit`` tracks nearest ``vector`` in space ``using``, under ``filters``."""
+        if using not in self.spaces:
+            raise BadInput(f"no vector space {using!r} in the world collection (spaces: {', '.join(self.spaces)})")
+        hits = self.store.query(self.name, QuerySpec(
+            using=using, vector=_unit(vector).tolist(), limit=limit,
+            filter=to_filter(filters, exclude_ids=exclude_ids), with_payload=list(_PAYLOAD_FIELDS)))
+        return [to_public(h.payload or {}, score=h.score) for h in hits]
+
+    def similar_to_track(self, track_id: str, *, filters: Filters | None = None, limit: int = 10) -> list[TrackPublic]:
+        """Tracks that sound like a stored track (itself left out), in its best space."""
+        record = self._record(track_id, with_vectors=True)
+        vectors = record.vectors or {}
+        using = next((s for s in SPACE_PREFERENCE if s in vectors), None)
+        if using is None:
+            raise BadInput(f"world track {track_id} has no audio embedding to compare with")
+        return self.search(np.asarray(vectors[using]), using=using, filters=filters, limit=limit,
+                           exclude_ids=[record.id])
+
+    def centroid(self, flt: Filter) -> tuple[str, np.ndarray, int]:
+        """The mean unit vector of (up to ``centroid_tracks``) tracks matching ``flt``, in their best space."""
+        records, _ = self.store.scroll(self.name, filter=flt, limit=self.params.centroid_tracks,
+                                       with_payload=False, with_vectors=list(self.spaces))
+        for space in SPACE_PREFERENCE:
+            rows = [r.vectors[space] for r in records if r.vectors and space in r.vectors]
+            if rows:
+                return space, np.mean(np.asarray(rows, dtype=np.float64), axis=0), len(rows)
+        raise NotFound("no tracks with an audio embedding match")
+
+    def artist_radio(self, artist: str, *, filters: Filters | None = None, limit: int = 20) -> list[TrackPublic]:
+        """Tracks by other artists near ``artist``'s centroid, at most ``radio_per_artist`` per artist."""
+        key = artist_key(artist)
+        try:
+            space, centre, _ = self.centroid(Filter(must=(MatchValue("artist_key", key),)))
+        except NotFound:
+            raise NotFound(f"no world tracks by {artist!r}") from None
+        flt = (filters or Filters()).model_copy(update={"exclude_artist": artist})
+        if flt.artist and artist_key(flt.artist) == key:
+            raise BadInput("an artist radio leaves the artist out: filtering on that same artist leaves nothing")
+        pool = self.search(centre, using=space, filters=flt, limit=limit * self.params.overfetch)
+        return _diverse(pool, per_artist=self.params.radio_per_artist, limit=limit, top_up=False)
+
+    def by_tags(
+        self, weights: dict[str, float], *, filters: Filters | None = None, limit: int = 20
+    ) -> list[TrackPublic]:
+        """A mood playlist: tracks leaning towards the weighted tags, under descriptor ranges."""
+        if "tags" not in self.spaces:
+            raise BadInput("the world collection has no tags space")
+        pool = self.search(self.tag_space.profile(weights), using="tags", filters=filters,
+                           limit=limit * self.params.overfetch)
+        return _diverse(pool, per_artist=self.params.radio_per_artist, limit=limit, top_up=True)
+
+    def genre_counts(self, genres: Iterable[str]) -> dict[str, int]:
+        return {g: self.store.count(self.name, filter=Filter(must=(MatchValue("genre", genre_key(g)),)))
+                for g in genres}
+
+    def genre_neighbours(self, genre: str, *, genres: Iterable[str], limit: int = 5) -> list[GenreNeighbour]:
+        """The other genres (of ``genres``, the vocabulary) whose centroids are nearest ``genre``'s."""
+        key = genre_key(genre)
+        counts = {g: n for g, n in self.genre_counts({genre_key(g) for g in genres} | {key}).items() if n}
+        if key not in counts:
+            raise NotFound(f"no world tracks of genre {genre!r}")
+        space, centre, _ = self.centroid(Filter(must=(MatchValue("genre", key),)))
+        out = []
+        for other in counts:
+            if other == key:
+                continue
+            try:
+                other_space, other_centre, _ = self.centroid(Filter(must=(MatchValue("genre", other),)))
+            except NotFound:
+                continue
+            if other_space == space:
+                sim = float(_unit(centre) @ _unit(other_centre))
+                out.append(GenreNeighbour(genre=other, similarity=round(sim, 4), tracks=counts[other]))
+        return sorted(out, key=lambda g: -g.similarity)[:limit]
+
+
+def _diverse(pool: list[TrackPublic], *, per_artist: int, limit: int, top_up: bool) -> list[TrackPublic]:
+    """Best-first, at most ``per_artist`` tracks of one artist; with ``top_up``, filled from the rest if short."""
+    taken: list[TrackPublic] = []
+    seen: dict[str, int] = {}
+    rest: list[TrackPublic] = []
+    for track in pool:
+        key = artist_key(track.artist) if track.artist else track.track_id
+        if seen.get(key, 0) < per_artist:
+            seen[key] = seen.get(key, 0) + 1
+            taken.append(track)
+        else:
+            rest.append(track)
+        if len(taken) == limit:
+            return taken
+    return taken + rest[: limit - len(taken)] if top_up else taken

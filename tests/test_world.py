@@ -1,0 +1,183 @@
+"""The world tier on both storage backends: sample collection, filters and discovery queries."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from encore.errors import BadInput, NotFound
+from encore.storage import VectorStore
+from encore.world import TagSpace, World, WorldParams, artist_key
+from indexers.sample import SampleParams, genre_centres, load_genres, sample_batches
+from schemas.api import Filters
+from tests.storage.conftest import open_backend
+from tests.utils.world import random_tag_head
+
+COUNT = 1200
+HEAD = random_tag_head(3)
+
+
+def _tracks(count: int = COUNT, *, seed: int = 11, batch: int = 250):
+    return [t for b in sample_batches(count, seed=seed, head=HEAD, params=SampleParams(batch=batch)) for t in b]
+
+
+def _world(store: VectorStore) -> World:
+    return World(store, prefix="t_", vectors={"musicnn": 200, "tags": 50, "msd_timbre": 12},
+                 tag_space=TagSpace(HEAD.names, HEAD.reference()), encoder="test-head",
+                 params=WorldParams()).open()
+
+
+@pytest.fixture(scope="module")
+def sample() -> list:
+    return _tracks()
+
+
+@pytest.fixture(scope="module", params=["edge", "qdrant-client"])
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sample) -> Iterator[World]:
+    store = open_backend(request.param, tmp_path_factory.mktemp(request.param))
+    w = _world(store)
+    for i in range(0, len(sample), 300):
+        w.upsert(sample[i : i + 300])
+    yield w
+    store.close()
+
+
+# --- the sample generator ---------------------------------------------------------------------
+
+
+def test_the_sample_is_deterministic_whatever_the_batch_size(sample) -> None:
+    again = _tracks(batch=97)
+
+    assert [t.track_id for t in again] == [t.track_id for t in sample]
+    assert len({t.track_id for t in sample}) == COUNT
+    for a, b in zip(sample[::50], again[::50], strict=True):
+        assert (a.title, a.artist, a.year, a.genre, a.tempo) == (b.title, b.artist, b.year, b.genre, b.tempo)
+        assert np.array_equal(a.vectors["musicnn"], b.vectors["musicnn"])
+    assert _tracks(50, seed=12)[0].track_id != sample[0].track_id
+
+
+def test_the_sample_looks_like_a_music_collection(sample) -> None:
+    profiles = load_genres()
+    genres = Counter(t.genre for t in sample)
+    per_artist = Counter(t.artist for t in sample)
+    years = np.array([t.year for t in sample])
+
+    assert set(genres) <= set(profiles.names) and len(genres) >= 12
+    assert genres.most_common(1)[0][0] in {"rock", "pop"}
+    assert np.median(list(per_artist.values())) >= 4 and len(per_artist) >= COUNT / 20
+    assert years.min() >= 1950 and years.max() <= 2025
+    assert np.median(years) > 1985  # skewed to recent
+    assert all(0 < t.energy < 1 and 0 < t.danceability < 1 and 50 < t.tempo < 220 for t in sample)
+    by_genre = {g: [t for t in sample if t.genre == g] for g in genres}
+    mean = {g: {k: float(np.mean([getattr(t, k) for t in ts])) for k in ("tempo", "energy", "danceability")}
+            for g, ts in by_genre.items()}
+    assert mean["metal"]["energy"] > mean["folk"]["energy"] + 0.3
+    assert mean["hip-hop"]["danceability"] > mean["rock"]["danceability"] + 0.15
+    assert mean["punk"]["tempo"] > mean["reggae"]["tempo"] + 40
+
+
+def test_genre_tags_come_out_of_the_tag_head(sample) -> None:
+    profiles = load_genres()
+    centres = genre_centres(HEAD, profiles)
+    probs = HEAD.probabilities(centres)
+    names = [n.casefold() for n in HEAD.names]
+    for gi, genre in enumerate(profiles.genres):
+        top = max(genre.tags, key=genre.tags.get)
+        assert names[int(np.argmax(probs[gi]))] == top.casefold(), genre.name
+    rock = [t.tags["rock"] for t in sample if t.genre == "rock"]
+    jazz = [t.tags["rock"] for t in sample if t.genre == "jazz"]
+    assert np.mean(rock) > np.mean(jazz) + 0.3
+
+
+# --- discovery ------------------------------------------------------------------------------------
+
+
+def test_filters_are_applied_in_the_engine(world: World, sample) -> None:
+    f = Filters(genre="Rock", year_min=1980, year_max=1989, energy_min=0.5)
+    expected = {t.track_id for t in sample if t.genre == "rock" and 1980 <= t.year <= 1989 and t.energy >= 0.5}
+
+    assert world.count(f) == len(expected) > 5
+    seed = next(t for t in sample if t.track_id in expected)
+    got = world.similar_to_track(seed.track_id, filters=f, limit=200)
+    assert {t.track_id for t in got} == expected - {seed.track_id}
+    assert all(t.genre == "rock" and 1980 <= t.year <= 1989 and t.energy >= 0.5 for t in got)
+
+    tagged = world.search(sample[0].vectors["musicnn"], using="musicnn", filters=Filters(tags=["rock", "guitar"]),
+                          limit=50)
+    assert tagged and all(t.tags["rock"] >= 0.25 and t.tags["guitar"] >= 0.25 for t in tagged)
+
+
+def test_similar_tracks_share_the_artist_and_genre(world: World, sample) -> None:
+    same_artist = same_genre = 0
+    probes = sample[::60]
+    for seed in probes:
+        got = world.similar_to_track(seed.track_id, limit=5)
+        assert len(got) == 5 and seed.track_id not in {t.track_id for t in got}
+        assert got == sorted(got, key=lambda t: -t.similarity)
+        same_artist += sum(t.artist == seed.artist for t in got[:3])
+        same_genre += sum(t.genre == seed.genre for t in got)
+    assert same_artist / (3 * len(probes)) > 0.5
+    assert same_genre / (5 * len(probes)) > 0.8
+
+
+def test_artist_radio_plays_other_artists_of_the_same_kind_diversely(world: World, sample) -> None:
+    artist = Counter(t.artist for t in sample if t.genre == "metal").most_common(1)[0][0]
+    genre_of = {t.artist: t.genre for t in sample}
+
+    radio = world.artist_radio(artist.upper(), limit=15)
+
+    assert len(radio) == 15
+    assert artist_key(artist) not in {artist_key(t.artist) for t in radio}
+    assert max(Counter(t.artist for t in radio).values()) <= 2
+    assert sum(genre_of[t.artist] in {"metal", "rock", "punk"} for t in radio) >= 10
+    eighties = world.artist_radio(artist, filters=Filters(year_min=1980, year_max=1989), limit=10)
+    assert all(1980 <= t.year <= 1989 for t in eighties)
+    with pytest.raises(NotFound):
+        world.artist_radio("Nobody At All", limit=5)
+
+
+def test_mood_playlists_lean_to_the_tags_within_the_ranges(world: World, sample) -> None:
+    got = world.by_tags({"party": 1.0, "dance": 0.5}, filters=Filters(energy_min=0.6, tempo_min=100), limit=20)
+    overall = np.mean([t.tags["party"] for t in sample])
+
+    assert len(got) == 20
+    assert all(t.energy >= 0.6 and t.tempo >= 100 for t in got)
+    assert np.mean([t.tags.get("party", 0.0) for t in got]) > 2 * overall
+    with pytest.raises(BadInput, match="unknown tag"):
+        world.by_tags({"yodel": 1.0})
+
+
+def test_genre_neighbours_are_the_nearest_centroids(world: World) -> None:
+    neighbours = world.genre_neighbours("metal", genres=load_genres().names, limit=3)
+
+    assert len(neighbours) == 3 and neighbours[0].similarity >= neighbours[-1].similarity
+    assert {"rock", "punk"} & {n.genre for n in neighbours}
+    with pytest.raises(NotFound):
+        world.genre_neighbours("polka", genres=["polka"])
+
+
+def test_an_interrupted_sample_resumes_without_duplicates(tmp_path: Path) -> None:
+    store = open_backend("edge", tmp_path)
+    w = _world(store)
+    tracks = _tracks(400, seed=5)
+    w.upsert(tracks[:130])
+
+    todo = w.missing([t.track_id for t in tracks])
+    assert todo == [t.track_id for t in tracks[130:]]
+    w.upsert([t for t in tracks if t.track_id in set(todo)])
+    w.upsert(tracks[:50])  # re-running from the start writes the same points again
+    assert w.count() == 400
+    store.close()
+
+
+def test_bad_filters_and_ids_are_clear_errors(world: World) -> None:
+    with pytest.raises(BadInput, match="year_min"):
+        world.count(Filters(year_min=2000, year_max=1990))
+    with pytest.raises(NotFound):
+        world.similar_to_track("not-a-uuid")
+    with pytest.raises(NotFound):
+        world.get("6f1c3c0e-6a1b-5d0e-9a53-0b7c1f3d2e11")

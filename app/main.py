@@ -81,8 +81,9 @@ def create_app(settings: Settings | None = None, *, encore_service: Encore | Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = encore_service is None
-        # Opening loads the store (and later, models): seconds of blocking work, off the event loop.
+        # Opening loads the store and the models: seconds of blocking work, off the event loop.
         app.state.encore = await run_in_threadpool(Encore.open, settings) if owned else encore_service
+        await run_in_threadpool(app.state.encore.warm_up)  # models load once, before the first request
         try:
             yield
         finally:

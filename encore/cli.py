@@ -77,8 +77,57 @@ catalog_cli = typer.Typer(
     rich_markup_mode=None,
 )
 cli.add_typer(catalog_cli, name="catalog")
+world_cli = typer.Typer(
+    cls=_ErrorsToExitCodes,
+    help="Fill the world tier, the collection Encore discovers music in.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+cli.add_typer(world_cli, name="world")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the answer as JSON (the HTTP API's model).")]
+FilterOption = Annotated[
+    list[str] | None,
+    typer.Option("--filter", "-f", metavar="KEY=VALUE",
+                 help="Repeatable. Keys: genre, artist, exclude_artist, year_min, year_max, tempo_min, tempo_max, "
+                      "energy_min, energy_max, danceability_min, danceability_max, tags (comma-separated, all required)."),
+]
+LimitOption = Annotated[int, typer.Option("--limit", "-n", min=1, max=1000, help="How many tracks.")]
+
+
+def parse_filters(items: list[str] | None) -> Any:
+    """``["genre=rock", "year_min=1980"]`` as the API's Filters; a bad key or value is BadInput."""
+    from pydantic import ValidationError
+
+    from schemas.api import Filters
+
+    values: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise BadInput(f"--filter {item!r}: expected KEY=VALUE, e.g. genre=rock")
+        values[key] = [t.strip() for t in value.split(",") if t.strip()] if key == "tags" else value.strip()
+    try:
+        return Filters(**values)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "filter"
+        raise BadInput(f"--filter {where}: {first['msg']}") from None
+
+
+def _print_tracks(tracks: list[Any], as_json: bool) -> None:
+    from schemas.api import TracksPublic
+
+    if as_json:
+        typer.echo(TracksPublic(results=tracks, count=len(tracks)).model_dump_json())
+        return
+    if not tracks:
+        typer.echo("no tracks match")
+    for i, t in enumerate(tracks, 1):
+        facts = ", ".join(str(x) for x in (t.genre, t.year, f"{t.tempo:.0f} bpm" if t.tempo else None) if x)
+        sim = f"{t.similarity:.3f}  " if t.similarity is not None else ""
+        typer.echo(f"{i:3d}. {sim}{t.title} - {t.artist}" + (f"  ({facts})" if facts else "") + f"  [{t.track_id}]")
 
 
 @contextmanager
@@ -127,11 +176,96 @@ def catalog_add(
     find_audio_files(paths)
     with _opened() as enc:
         report = index_catalog(enc, paths, metadata=table, progress=progress and not as_json)
+    _print_report(report, as_json)
+
+
+@world_cli.command("add")
+def world_add(
+    paths: Annotated[list[Path], typer.Argument(help="Audio files or folders (walked recursively).", metavar="PATH...")],
+    metadata: Annotated[
+        Path | None,
+        typer.Option("--metadata", "-m", help="CSV or JSONL keyed by 'file' with title, artist, album, year, genre."),
+    ] = None,
+    as_json: JsonOption = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+) -> None:
+    """Embed, tag and describe audio files and add them to the world tier.
+
+    Year and genre come from the metadata file or the files' tags. Adding the same audio twice
+    keeps one track.
+
+    \b
+    Examples:
+      encore world add ~/Music --metadata tracks.csv
+      encore world add album/ --json > report.json
+    """
+    from indexers.metadata import read_metadata
+    from indexers.pipeline import find_audio_files, index_world
+
+    table = read_metadata(metadata) if metadata is not None else None
+    find_audio_files(paths)
+    with _opened() as enc:
+        report = index_world(enc, paths, metadata=table, progress=progress and not as_json)
+    _print_report(report, as_json)
+
+
+@world_cli.command("sample")
+def world_sample(
+    count: Annotated[int, typer.Option("--count", "-c", min=1, max=200_000_000, help="How many tracks.")],
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Same seed, same collection.")] = 0,
+    as_json: JsonOption = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+) -> None:
+    """Fill the world tier with a synthetic but plausible collection, for demos and scale tests.
+
+    Genres, eras, artists with several tracks each, and vectors and tags in the audio encoder's
+    own space. Running it again (say after an interruption) stores only the tracks still missing.
+
+    \b
+    Examples:
+      encore world sample --count 5000
+      encore world sample --count 1000000 --seed 7
+    """
+    from indexers.pipeline import ingest_batches
+    from indexers.sample import sample_batches
+
+    with _opened() as enc:
+        batches = sample_batches(count, seed=seed, head=enc.tag_head, space=enc.encoder.description.name)
+        report = ingest_batches(enc, batches, total=count, source="sample", progress=progress and not as_json)
+    _print_batch(report, as_json)
+
+
+@world_cli.command("import-msd")
+def world_import_msd(
+    path: Annotated[Path, typer.Argument(help="An MSD track file (.h5), a folder of them, or msd_summary_file.h5.")],
+    as_json: JsonOption = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+) -> None:
+    """Import Million Song Dataset tracks: metadata, tempo, loudness, and mean timbre as a vector.
+
+    \b
+    Examples:
+      encore world import-msd MillionSongSubset/
+      encore world import-msd msd_summary_file.h5
+    """
+    from indexers.msd import count_msd, msd_batches
+    from indexers.pipeline import ingest_batches
+
+    if not path.exists():
+        raise BadInput(f"{path}: no such file or folder")
+    total = count_msd(path)
+    with _opened() as enc:
+        batches = msd_batches(path, tag_names=enc.tag_head.names, tag_space=enc.world.tag_space)
+        report = ingest_batches(enc, batches, total=total, source="msd", progress=progress and not as_json)
+    _print_batch(report, as_json)
+
+
+def _print_report(report: Any, as_json: bool) -> None:
     if as_json:
         typer.echo(report.model_dump_json())
     else:
         typer.echo(
-            f"catalog: {report.added} added, {report.exists} already there, {report.rejected} rejected "
+            f"{report.tier}: {report.added} added, {report.exists} already there, {report.rejected} rejected "
             f"({report.total} files, {report.took_s:.1f} s)"
         )
         for outcome in report.files:
@@ -143,6 +277,103 @@ def catalog_add(
     if report.rejected and report.rejected == report.total:
         only = report.files[0].reason if report.total == 1 else f"all {report.total} files were rejected"
         raise fail(f"nothing added: {only}")
+
+
+def _print_batch(report: Any, as_json: bool) -> None:
+    if as_json:
+        typer.echo(report.model_dump_json())
+    else:
+        typer.echo(f"world ({report.source}): {report.added} added, {report.exists} already there, "
+                   f"{report.rejected} rejected ({report.took_s:.1f} s)")
+
+
+@cli.command()
+def similar(
+    track_id: Annotated[str, typer.Argument(help="A world track id.")],
+    filters: FilterOption = None,
+    limit: LimitOption = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """World tracks that sound like a track (GET /v1/tracks/{track_id}/similar).
+
+    \b
+    Examples:
+      encore similar 6f1c3c0e-6a1b-5d0e-9a53-0b7c1f3d2e11
+      encore similar 6f1c3c0e-6a1b-5d0e-9a53-0b7c1f3d2e11 -f year_min=1970 -f year_max=1979
+    """
+    flt = parse_filters(filters)
+    with _opened() as enc:
+        tracks = enc.similar_tracks(track_id, filters=flt, limit=limit)
+    _print_tracks(tracks, as_json)
+
+
+@cli.command()
+def radio(
+    artist: Annotated[str, typer.Argument(help="An artist in the world tier (case-insensitive).")],
+    filters: FilterOption = None,
+    limit: LimitOption = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """Artist radio: tracks by other artists that sound like this one, a few per artist.
+
+    \b
+    Examples:
+      encore radio "The Velvet Owls"
+      encore radio "The Velvet Owls" -f year_min=2000 -n 30
+    """
+    flt = parse_filters(filters)
+    with _opened() as enc:
+        tracks = enc.artist_radio(artist, filters=flt, limit=limit)
+    _print_tracks(tracks, as_json)
+
+
+@cli.command()
+def playlist(
+    tags: Annotated[list[str], typer.Argument(help="Tags, each optionally weighted: happy party=0.5 sad=-1.",
+                                              metavar="TAG[=WEIGHT]...")],
+    filters: FilterOption = None,
+    limit: LimitOption = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """A mood playlist: tracks leaning to the tags, within descriptor ranges.
+
+    \b
+    Examples:
+      encore playlist happy party -f energy_min=0.7 -f tempo_min=120
+      encore playlist chill Mellow sad=-0.5 -f danceability_max=0.5
+    """
+    weights: dict[str, float] = {}
+    for item in tags:
+        name, sep, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value) if sep else 1.0
+        except ValueError:
+            raise BadInput(f"{item!r}: a tag weight must be a number, e.g. sad=-0.5") from None
+    flt = parse_filters(filters)
+    with _opened() as enc:
+        tracks = enc.mood_playlist(weights, filters=flt, limit=limit)
+    _print_tracks(tracks, as_json)
+
+
+@cli.command("genre-neighbours")
+def genre_neighbours(
+    genre: Annotated[str, typer.Argument(help="A genre of the world tier.")],
+    limit: LimitOption = 5,
+    as_json: JsonOption = False,
+) -> None:
+    """The genres that sound nearest a genre (by their tracks' centroids).
+
+    \b
+    Example:
+      encore genre-neighbours metal
+    """
+    with _opened() as enc:
+        answer = enc.genre_neighbours(genre, limit=limit)
+    if as_json:
+        typer.echo(answer.model_dump_json())
+        return
+    for n in answer.neighbours:
+        typer.echo(f"{n.genre:<12} {n.similarity:.3f}  ({n.tracks} tracks)")
 
 
 @catalog_cli.command("remove")

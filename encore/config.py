@@ -23,6 +23,12 @@ class Settings(BaseSettings):
     max_query_seconds: float = Field(default=60.0, description="Longest identify clip analysed; longer clips are cut.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS.")
 
+    musicnn_checkpoint: Path | None = Field(
+        default=None, description="musicnn MSD checkpoint directory; default: the one in the musicnn package.")
+    musicnn_max_patches: int = Field(default=12, ge=1, description="Most 3 s patches embedded per world track.")
+    world_shards: int | None = Field(default=None, ge=1, description="Shards of the world collection (cluster).")
+    world_replicas: int | None = Field(default=None, ge=1, description="Replication factor of the world collection.")
+
     @property
     def storage_dir(self) -> Path:
         return self.data_dir / "qdrant"

@@ -6,8 +6,11 @@ with :meth:`Encore.open`; nothing here runs at import time.
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,29 +18,72 @@ from encore import __version__
 from encore.catalog import Catalog, TrackMeta
 from encore.config import Settings
 from encore.storage import VectorStore, open_store
-from indexers.decode import load_audio, validate
-from schemas.api import IdentifyResult, MatchPublic, StatsPublic, TierStats, TrackCreated
+from encore.world import TagSpace, World, WorldTrack, artist_key, world_id
+from indexers.decode import load_audio, resample, validate
+from schemas.api import (
+    Filters,
+    GenreNeighboursPublic,
+    IdentifyResult,
+    MatchPublic,
+    StatsPublic,
+    TierStats,
+    TrackCreated,
+    TrackPublic,
+)
+
+if TYPE_CHECKING:
+    from encore.encoders.musicnn import MusicnnEncoder
+    from indexers.metadata import TrackInfo
 
 #: Identify clips shorter than this are refused: there is too little to tell tracks apart.
 MIN_CLIP_SECONDS = 1.0
+#: How many world neighbours an identify answer carries: of the matched track, or of an unknown clip.
+SIMILAR_WHEN_MATCHED = 10
+SIMILAR_WHEN_UNKNOWN = 20
+#: Vector space of Million Song Dataset imports (mean Echo Nest timbre).
+MSD_TIMBRE_DIM = 12
+
+
+def build_encoder(settings: Settings) -> MusicnnEncoder:
+    """The default audio encoder, as the settings configure it (weights load on first use)."""
+    from encore.encoders.musicnn import MusicnnEncoder, MusicnnParams
+
+    return MusicnnEncoder(checkpoint=settings.musicnn_checkpoint,
+                          params=MusicnnParams(max_patches=settings.musicnn_max_patches))
 
 
 class Encore:
-    """Catalog (and, later, world) tiers over one vector store."""
+    """The catalog and world tiers over one vector store, and the audio encoder they share."""
 
-    def __init__(self, store: VectorStore, settings: Settings) -> None:
+    def __init__(self, store: VectorStore, settings: Settings, *, encoder: MusicnnEncoder | None = None) -> None:
         self.store = store
         self.settings = settings
         self.catalog = Catalog(store, prefix=settings.collection_prefix).open()
+        self.encoder = encoder or build_encoder(settings)
+        self.tag_head = self.encoder.tag_head()
+        desc = self.encoder.description
+        self.world = World(
+            store,
+            prefix=settings.collection_prefix,
+            vectors={desc.name: desc.dim, "tags": len(self.tag_head.names), "msd_timbre": MSD_TIMBRE_DIM},
+            tag_space=TagSpace(self.tag_head.names, self.tag_head.reference()),
+            encoder=desc.name,
+            shard_number=settings.world_shards,
+            replication_factor=settings.world_replicas,
+        ).open()
 
     @classmethod
-    def open(cls, settings: Settings) -> Encore:
+    def open(cls, settings: Settings, *, encoder: MusicnnEncoder | None = None) -> Encore:
         store = open_store(settings)
         try:
-            return cls(store, settings)
+            return cls(store, settings, encoder=encoder)
         except BaseException:
             store.close()
             raise
+
+    def warm_up(self) -> None:
+        """Load the encoder's weights now (the server does this at start-up, not on the first request)."""
+        self.encoder.load()
 
     def close(self) -> None:
         self.store.close()
@@ -71,34 +117,122 @@ class Encore:
 
     # --- identify ---------------------------------------------------------------------
 
-    def identify_audio(self, y: np.ndarray) -> IdentifyResult:
+    def identify_audio(self, y: np.ndarray, *, sr: int | None = None, similar: bool = True) -> IdentifyResult:
+        """Identify a clip sampled at ``sr`` (default :attr:`sr`) against the catalog.
+
+        With ``similar``, the answer also carries the world tracks nearest the clip: 10 when it
+        matched (the matched track itself left out), 20 when it is unknown.
+        """
         start = time.perf_counter()
-        y = validate(y, sr=self.sr, min_seconds=MIN_CLIP_SECONDS, name="clip")
-        y = y[: int(self.settings.max_query_seconds * self.sr)]
-        m = self.catalog.identify(y)
+        sr = sr or self.sr
+        y = validate(y, sr=sr, min_seconds=MIN_CLIP_SECONDS, name="clip")
+        y = y[: int(self.settings.max_query_seconds * sr)]
+        m = self.catalog.identify(resample(y, orig_sr=sr, target_sr=self.sr))
         match = None if m is None else MatchPublic(
             track_id=m.track_id, title=m.title, artist=m.artist, album=m.album, confidence=m.confidence,
             offset_s=m.offset_s, speed=m.speed, aligned_hashes=m.aligned, decided_by="landmarks",
         )
-        return IdentifyResult(match=match, similar=[], took_ms=round((time.perf_counter() - start) * 1e3, 2))
+        near: list[TrackPublic] = []
+        if similar and self.world.count() > 0:
+            near = self._similar_to_clip(y, sr=sr, match=match)
+        return IdentifyResult(match=match, similar=near, took_ms=round((time.perf_counter() - start) * 1e3, 2))
 
-    def identify_file(self, path: str | Path) -> IdentifyResult:
+    def _similar_to_clip(self, y: np.ndarray, *, sr: int, match: MatchPublic | None) -> list[TrackPublic]:
+        limit = SIMILAR_WHEN_MATCHED if match is not None else SIMILAR_WHEN_UNKNOWN
+        enc_sr = self.encoder.description.sample_rate
+        emb = self.encoder.embed(resample(y, orig_sr=sr, target_sr=enc_sr), sr=enc_sr)
+        hits = self.world.search(emb.vector, using=self.encoder.description.name, limit=limit + 1)
+        if match is not None:  # the matched recording may be in the world tier too: not its own neighbour
+            same = (match.title or "").casefold(), artist_key(match.artist or "")
+            hits = [h for h in hits if ((h.title or "").casefold(), artist_key(h.artist or "")) != same]
+        return hits[:limit]
+
+    def identify_file(self, path: str | Path, *, similar: bool = True) -> IdentifyResult:
         start = time.perf_counter()
-        y, _ = load_audio(path, sr=self.sr, min_seconds=MIN_CLIP_SECONDS,
+        # Decoded once, at the rate of whichever stage needs more; the catalog gets a resampled copy.
+        sr = max(self.sr, self.encoder.description.sample_rate) if similar else self.sr
+        y, _ = load_audio(path, sr=sr, min_seconds=MIN_CLIP_SECONDS,
                           max_seconds=self.settings.max_audio_seconds,
                           truncate_to=self.settings.max_query_seconds)
-        result = self.identify_audio(y)
+        result = self.identify_audio(y, sr=sr, similar=similar)
         return result.model_copy(update={"took_ms": round((time.perf_counter() - start) * 1e3, 2)})
+
+    # --- world ------------------------------------------------------------------------
+
+    def add_world_audio(self, y: np.ndarray, *, sr: int, info: TrackInfo) -> TrackCreated:
+        """Embed, tag and describe a track and add it to the world tier (idempotent by audio content)."""
+        from indexers.describe import describe
+
+        enc = self.encoder.description
+        y = validate(resample(y, orig_sr=sr, target_sr=enc.sample_rate), sr=enc.sample_rate,
+                     min_seconds=MIN_CLIP_SECONDS, name=info.title or "audio")
+        pcm = np.clip(np.rint(y * 32767.0), -32768, 32767).astype("<i2")
+        track_id = world_id("audio", hashlib.sha1(pcm.tobytes()).hexdigest())
+        created = TrackCreated(track_id=track_id, title=info.title, artist=info.artist, album=info.album,
+                               duration_s=round(y.size / enc.sample_rate, 3))
+        if not self.world.missing([track_id]):
+            return created.model_copy(update={"status": "exists"})
+        emb = self.encoder.embed(y, sr=enc.sample_rate)
+        d = describe(y, sr=enc.sample_rate)
+        tags = dict(zip(self.tag_head.names, (float(p) for p in emb.tags), strict=True)) if emb.tags is not None else None
+        vectors = {enc.name: emb.vector}
+        if emb.tags is not None:
+            vectors["tags"] = self.world.tag_space.vector(emb.tags)
+        self.world.upsert([WorldTrack(
+            track_id=track_id, source="audio", title=info.title, artist=info.artist, album=info.album,
+            year=info.year, genre=info.genre, tempo=d.tempo, energy=d.energy, danceability=d.danceability,
+            loudness=d.loudness, key=d.key, mode=d.mode, duration_s=created.duration_s, tags=tags, vectors=vectors,
+        )])
+        return created
+
+    def add_world_file(self, path: str | Path, *, info: TrackInfo) -> TrackCreated:
+        sr = self.encoder.description.sample_rate
+        y, _ = load_audio(path, sr=sr, min_seconds=MIN_CLIP_SECONDS, max_seconds=self.settings.max_audio_seconds)
+        return self.add_world_audio(y, sr=sr, info=info)
+
+    def add_world_tracks(self, tracks: Sequence[WorldTrack], *, skip_existing: bool = True) -> int:
+        """Store ready-made tracks (sample, MSD import); returns how many were new."""
+        todo = list(tracks)
+        if skip_existing:
+            missing = set(self.world.missing([t.track_id for t in todo]))
+            todo = [t for t in todo if t.track_id in missing]
+        self.world.upsert(todo)
+        return len(todo)
+
+    def world_track(self, track_id: str) -> TrackPublic:
+        return self.world.get(track_id)
+
+    def similar_tracks(self, track_id: str, *, filters: Filters | None = None, limit: int = 10) -> list[TrackPublic]:
+        return self.world.similar_to_track(track_id, filters=filters, limit=limit)
+
+    def artist_radio(self, artist: str, *, filters: Filters | None = None, limit: int = 20) -> list[TrackPublic]:
+        return self.world.artist_radio(artist, filters=filters, limit=limit)
+
+    def mood_playlist(
+        self, tags: dict[str, float], *, filters: Filters | None = None, limit: int = 20
+    ) -> list[TrackPublic]:
+        return self.world.by_tags(tags, filters=filters, limit=limit)
+
+    def genre_neighbours(self, genre: str, *, limit: int = 5) -> GenreNeighboursPublic:
+        from indexers.sample import load_genres
+
+        vocabulary: Iterable[str] = load_genres().names
+        return GenreNeighboursPublic(genre=genre, neighbours=self.world.genre_neighbours(
+            genre, genres=vocabulary, limit=limit))
 
     # --- stats ------------------------------------------------------------------------
 
     def stats(self) -> StatsPublic:
         return StatsPublic(
             catalog=TierStats(tracks=self.catalog.count_tracks(), points=self.catalog.count_points()),
-            world=None,
+            world=TierStats(tracks=self.world.count(), points=self.world.count()),
             storage={"backend": self.store.backend, "url": self.settings.qdrant_url,
                      "path": None if self.settings.qdrant_url else str(self.settings.storage_dir),
                      "bytes": self.store.disk_bytes()},
-            encoders={"fingerprint": "landmarks-v1 (log-frequency peak pairs, 8 kHz, 100-3400 Hz) + band-envelope verification"},
+            encoders={
+                "fingerprint": "landmarks-v1 (log-frequency peak pairs, 8 kHz, 100-3400 Hz) + band-envelope verification",
+                "audio": f"{self.encoder.description.name} ({self.encoder.description.dim}-d, "
+                         f"{len(self.tag_head.names)} tags; {'loaded' if self.encoder.loaded else 'not loaded yet'})",
+            },
             version=__version__,
         )

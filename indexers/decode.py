@@ -172,6 +172,18 @@ def decode(path: str | Path, *, sr: int, max_seconds: float | None = None) -> tu
     return y.astype(np.float32, copy=True), info
 
 
+def resample(y: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
+    """``y`` [shape=(n,)] resampled from ``orig_sr`` to ``target_sr`` (polyphase, anti-aliased), float32."""
+    if orig_sr == target_sr:
+        return np.asarray(y, dtype=np.float32)
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(int(orig_sr), int(target_sr))
+    return resample_poly(np.asarray(y, dtype=np.float64), target_sr // g, orig_sr // g).astype(np.float32)
+
+
 def validate(y: np.ndarray, *, sr: int, min_seconds: float = 1.0, name: str = "audio") -> np.ndarray:
     """Check decoded samples once: finite, mono, long enough, not silent. Returns ``y`` (float32).
 

@@ -11,18 +11,20 @@ import os
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from tqdm import tqdm
 
 from encore.catalog import TrackMeta
 from encore.errors import BadInput
 from indexers.metadata import MetadataTable, read_metadata, resolve_info
-from schemas.ingest import FileOutcome, IngestReport
+from schemas.ingest import BatchReport, FileOutcome, IngestReport
 
 if TYPE_CHECKING:
     from encore.service import Encore
+    from encore.world import WorldTrack
 
 AUDIO_EXTENSIONS = frozenset(
     {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma", ".aiff", ".aif"}
@@ -113,34 +115,91 @@ def index_catalog(
     EncoreError
         the store failed; files added before stay added.
     """
+    return _index_files(enc, paths, tier="catalog", metadata=metadata, progress=progress)
+
+
+def index_world(
+    enc: Encore,
+    paths: Iterable[str | Path],
+    *,
+    metadata: str | Path | MetadataTable | None = None,
+    progress: bool = True,
+) -> IngestReport:
+    """Add audio files and folders to the world tier: embed, tag, describe, store.
+
+    Year and genre come from the metadata file or the file's tags; the rest as for
+    :func:`index_catalog`, which this mirrors (same report, same error behaviour).
+    """
+    return _index_files(enc, paths, tier="world", metadata=metadata, progress=progress)
+
+
+def _index_files(
+    enc: Encore,
+    paths: Iterable[str | Path],
+    *,
+    tier: Literal["catalog", "world"],
+    metadata: str | Path | MetadataTable | None,
+    progress: bool,
+) -> IngestReport:
     started = time.perf_counter()
     table = read_metadata(metadata) if isinstance(metadata, str | Path) else metadata
     files = find_audio_files(paths)
-    report = IngestReport(tier="catalog")
-    with tqdm(files, desc="indexing", unit="file", file=sys.stderr, disable=None if progress else True) as bar:
+    report = IngestReport(tier=tier)
+    with tqdm(files, desc=f"indexing ({tier})", unit="file", file=sys.stderr,
+              disable=None if progress else True) as bar:
         for path, refused in bar:
             bar.set_postfix_str(path.name[:40], refresh=False)
             if refused is not None:
                 report.record(FileOutcome(path=str(path), status="rejected", reason=refused))
                 continue
-            report.record(_add_one(enc, path, table))
+            report.record(_add_one(enc, path, table, tier=tier))
     report.took_s = round(time.perf_counter() - started, 3)
     return report
 
 
-def _add_one(enc: Encore, path: Path, table: MetadataTable | None) -> FileOutcome:
+def _add_one(enc: Encore, path: Path, table: MetadataTable | None, *, tier: str) -> FileOutcome:
     info = resolve_info(path, table=table)
-    meta = TrackMeta(title=info.title or path.stem, artist=info.artist, album=info.album)
+    info = replace(info, title=info.title or path.stem)
     try:
-        created = enc.add_catalog_file(path, meta=meta)
+        if tier == "catalog":
+            created = enc.add_catalog_file(path, meta=TrackMeta(title=info.title, artist=info.artist,
+                                                                album=info.album))
+        else:
+            created = enc.add_world_file(path, info=info)
     except BadInput as err:
         return FileOutcome(path=str(path), status="rejected", reason=str(err),
-                           title=meta.title, artist=meta.artist, album=meta.album)
+                           title=info.title, artist=info.artist, album=info.album)
     return FileOutcome(
         path=str(path),
         status=created.status,
         track_id=created.track_id,
-        title=created.title or meta.title,
-        artist=created.artist if created.title else meta.artist,
-        album=created.album if created.title else meta.album,
+        title=created.title or info.title,
+        artist=created.artist if created.title else info.artist,
+        album=created.album if created.title else info.album,
     )
+
+
+def ingest_batches(
+    enc: Encore,
+    batches: Iterable[list[WorldTrack]],
+    *,
+    total: int,
+    source: str,
+    progress: bool = True,
+) -> BatchReport:
+    """Store ready-made world tracks batch by batch, skipping those already stored.
+
+    Track ids are deterministic, so running an interrupted import again stores only what is
+    missing: nothing is duplicated and nothing is lost.
+    """
+    started = time.perf_counter()
+    report = BatchReport(source=source)
+    with tqdm(total=total, desc=f"world ({source})", unit="track", file=sys.stderr,
+              disable=None if progress else True) as bar:
+        for batch in batches:
+            added = enc.add_world_tracks(batch)
+            report.added += added
+            report.exists += len(batch) - added
+            bar.update(len(batch))
+    report.took_s = round(time.perf_counter() - started, 3)
+    return report

@@ -29,45 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from encore.encoders.taghead import TagHead
 from encore.errors import BadInput
 from encore.world import WorldTrack, world_id
 
 YEAR_MIN, YEAR_MAX = 1950, 2025
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class TagHead:
-    """An encoder's tag layer and the typical distribution of the embedding it reads.
-
-    Attributes
-    ----------
-    names : tag names, in output order
-    kernel : np.ndarray [shape=(dim, n_tags)]
-    bias : np.ndarray [shape=(n_tags,)]
-    mean, std : np.ndarray [shape=(dim,)]
-        typical value and spread of each embedding dimension
-    floor : np.ndarray [shape=(dim,)]
-        the least value each dimension can take (the ReLU before the batch norm)
-    """
-
-    names: tuple[str, ...]
-    kernel: np.ndarray
-    bias: np.ndarray
-    mean: np.ndarray
-    std: np.ndarray
-    floor: np.ndarray
-
-    @property
-    def dim(self) -> int:
-        return int(self.kernel.shape[0])
-
-    def probabilities(self, h: np.ndarray) -> np.ndarray:
-        """Tag probabilities [shape=(n, n_tags)] of embeddings ``h`` [shape=(n, dim)]."""
-        return 1.0 / (1.0 + np.exp(-(h @ self.kernel + self.bias)))
-
-    def reference(self) -> np.ndarray:
-        """The tags of a typical embedding: the centre of the ``tags`` space."""
-        return self.probabilities(self.mean[None, :])[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,3 +43,13 @@ class IngestReport(BaseModel):
             self.exists += 1
         else:
             self.rejected += 1
+
+
+class BatchReport(BaseModel):
+    """What a sample or MSD import stored (``encore world sample --json``)."""
+
+    source: str
+    added: int = 0
+    exists: int = Field(default=0, description="Tracks already stored (a resumed run skips them).")
+    rejected: int = 0
+    took_s: float = 0.0

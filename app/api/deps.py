@@ -13,13 +13,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, File, Request, UploadFile
+from fastapi import Depends, File, Query, Request, UploadFile
 from fastapi.security import APIKeyHeader
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from encore.config import Settings
 from encore.errors import TooLarge, Unauthorized
 from encore.service import Encore
+from schemas.api import Filters
 
 #: Uploads are copied to disk in pieces of this size, so memory stays flat whatever the file.
 UPLOAD_CHUNK_BYTES = 1024 * 1024
@@ -100,3 +102,19 @@ async def saved_upload(
 
 
 UploadDep = Annotated[Path, Depends(saved_upload)]
+
+
+class FilteredQuery(Filters):
+    """Query parameters of a discovery route: the contract's Filters plus ``limit``.
+
+    One model for all of them, so that a misspelt parameter (``?yeer_min=1980``) is a 422 rather
+    than a filter silently dropped.
+    """
+
+    limit: int | None = Field(default=None, ge=1, le=1000, description="How many tracks.")
+
+    def filters(self) -> Filters:
+        return Filters(**self.model_dump(exclude={"limit"}))
+
+
+FilteredQueryDep = Annotated[FilteredQuery, Query()]

@@ -79,7 +79,7 @@ def install_error_handlers(app: FastAPI) -> None:
 def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
     """OpenAPI descriptions of the error answers a route can give, for ``responses=``."""
     described = {
-        400: "Bad input: empty, too short, silent, truncated or corrupt audio, or bad metadata.",
+        400: "Bad input: empty, too short, silent, truncated or corrupt audio, bad metadata or bad filters.",
         401: "Missing or wrong X-API-Key.",
         404: "No such track.",
         413: "The upload or the audio is past the configured limit.",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.routes import catalog, health, identify
+from app.api.routes import catalog, discovery, health, identify, tracks, world
 
 api_router = APIRouter()
 api_router.include_router(identify.router)
 api_router.include_router(catalog.router)
+api_router.include_router(world.router)
+api_router.include_router(tracks.router)
+api_router.include_router(discovery.router)
 api_router.include_router(health.router)

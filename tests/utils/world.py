@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from indexers.sample import TagHead
+from encore.encoders.taghead import TagHead
 
 MSD_TAGS = (
     "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s", "alternative rock",

@@ -248,15 +248,13 @@ def world_import_msd(
       encore world import-msd MillionSongSubset/
       encore world import-msd msd_summary_file.h5
     """
-    from indexers.msd import count_msd, msd_batches
-    from indexers.pipeline import ingest_batches
+    from indexers.pipeline import ingest_batches, msd_batches
 
     if not path.exists():
         raise BadInput(f"{path}: no such file or folder")
-    total = count_msd(path)
     with _opened() as enc:
-        batches = msd_batches(path, tag_names=enc.tag_head.names, tag_space=enc.world.tag_space)
-        report = ingest_batches(enc, batches, total=total, source="msd", progress=progress and not as_json)
+        batches = msd_batches(path, tag_space=enc.world.tag_space)
+        report = ingest_batches(enc, batches, total=None, source="msd", progress=progress and not as_json)
     _print_batch(report, as_json)
 
 

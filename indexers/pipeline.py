@@ -10,21 +10,23 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
 from tqdm import tqdm
 
 from encore.catalog import TrackMeta
 from encore.errors import BadInput
+from encore.world import TagSpace, WorldTrack, world_id
 from indexers.metadata import MetadataTable, read_metadata, resolve_info
 from schemas.ingest import BatchReport, FileOutcome, IngestReport
 
 if TYPE_CHECKING:
     from encore.service import Encore
-    from encore.world import WorldTrack
+    from encore.world import TagSpace, WorldTrack
 
 AUDIO_EXTENSIONS = frozenset(
     {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma", ".aiff", ".aif"}
@@ -183,7 +185,7 @@ def ingest_batches(
     enc: Encore,
     batches: Iterable[list[WorldTrack]],
     *,
-    total: int,
+    total: int | None,
     source: str,
     progress: bool = True,
 ) -> BatchReport:
@@ -203,3 +205,37 @@ def ingest_batches(
             bar.update(len(batch))
     report.took_s = round(time.perf_counter() - started, 3)
     return report
+
+
+def msd_batches(path: str | Path, *, tag_space: TagSpace, batch: int = 1000) -> Iterator[list[WorldTrack]]:
+    """Million Song Dataset tracks as world tracks, in batches.
+
+    The MSD has no audio, so no audio embedding: a track's ``msd_timbre`` vector is the mean of
+    its segments' 12 Echo Nest timbre coefficients (per-track files; the summary file has none),
+    its ``tags`` come from its artist's terms that are also encoder tags (weighted by rank), and
+    tempo and loudness from the Echo Nest analysis. Ids derive from the MSD track id, so a
+    re-import after an interruption adds only what is missing.
+    """
+    from indexers.msd import read_msd
+
+    names = {n.casefold(): n for n in tag_space.names}
+    pending: list[WorldTrack] = []
+    for t in read_msd(path):
+        ranked = [names[term.casefold()] for term in t.terms if term.casefold() in names]
+        tags = {name: round(1.0 - 0.5 * i / max(1, len(ranked)), 3) for i, name in enumerate(ranked)}
+        vectors: dict[str, np.ndarray] = {}
+        if t.timbre is not None and np.any(t.timbre):
+            vectors["msd_timbre"] = np.asarray(t.timbre, dtype=np.float32)
+        if tags:
+            probs = np.array([tags.get(n, 0.0) for n in tag_space.names], dtype=np.float32)
+            vectors["tags"] = tag_space.vector(probs)
+        pending.append(WorldTrack(
+            track_id=world_id("msd", t.track_id), source="msd", title=t.title, artist=t.artist, album=t.album,
+            year=t.year, genre=t.genre, tempo=t.tempo, energy=t.energy, danceability=t.danceability,
+            loudness=t.loudness, key=t.key, mode=t.mode, duration_s=t.duration, tags=tags or None, vectors=vectors,
+        ))
+        if len(pending) == batch:
+            yield pending
+            pending = []
+    if pending:
+        yield pending

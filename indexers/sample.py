@@ -87,20 +87,25 @@ class SampleParams:
     mean_tracks_per_artist: float = 8.0
     artist_spread: float = 0.45
     track_spread: float = 0.35
-    genre_fit: float = 8.0
+    genre_fit: float = 30.0
     """Weight of hitting the genre's tag profile against staying near the typical embedding."""
     batch: int = 1000
 
 
-def genre_centres(head: TagHead, profiles: GenreProfiles, *, fit: float = 8.0) -> np.ndarray:
+def genre_centres(head: TagHead, profiles: GenreProfiles, *, fit: float = 30.0, reach: float = 3.0) -> np.ndarray:
     """Centres ``h_g`` [shape=(n_genres, dim)] whose tags approach each genre's tag profile.
 
-    Solves ``min |u|^2 + fit * |A u - r|^2`` with ``h = mean + std * u``, ``A = (kernel * std)^T``
-    and ``r`` the target logits less the typical embedding's: the least unusual embedding with
-    the genre's tags.
+    With ``h = mean + std * u``, solves ``min |u|^2 + fit * |A u - r|^2`` for ``u`` between the
+    embedding's floor and ``reach`` typical spreads above its mean, where ``A = (kernel * std)^T``
+    and ``r`` is the target logits less the typical embedding's: the least unusual embedding
+    the network itself would tag like the genre.
     """
+    from scipy.optimize import lsq_linear
+
     lookup = {n.casefold(): i for i, n in enumerate(head.names)}
     a = (head.kernel * head.std[:, None]).T  # (n_tags, dim)
+    system = np.vstack([np.sqrt(fit) * a, np.eye(head.dim)])
+    lower = (head.floor - head.mean) / head.std
     out = np.empty((len(profiles.genres), head.dim))
     for gi, genre in enumerate(profiles.genres):
         target = np.full(len(head.names), profiles.base_tag)
@@ -110,8 +115,9 @@ def genre_centres(head: TagHead, profiles: GenreProfiles, *, fit: float = 8.0) -
             target[lookup[tag.casefold()]] = p
         target = np.clip(target, 1e-3, 1 - 1e-3)
         r = np.log(target / (1 - target)) - head.bias - head.mean @ head.kernel
-        u = a.T @ np.linalg.solve(a @ a.T + np.eye(a.shape[0]) / fit, r)
-        out[gi] = np.maximum(head.mean + head.std * u, head.floor)
+        rhs = np.concatenate([np.sqrt(fit) * r, np.zeros(head.dim)])
+        u = lsq_linear(system, rhs, bounds=(lower, np.full(head.dim, reach))).x
+        out[gi] = head.mean + head.std * u
     return out
 
 

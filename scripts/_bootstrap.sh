@@ -43,3 +43,12 @@ ensure_venv() {
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
   fi
 }
+
+install_encore() {
+  # $1: the pip target, "." or ".[test]".
+  say "installing Encore into $VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$1"
+  # musicnn ships the default audio encoder's weights (ISC). Its metadata pins numpy<1.17 and
+  # TensorFlow 1.x, neither of which Encore uses (the network runs in numpy), hence --no-deps.
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps "musicnn==0.1.0"
+}

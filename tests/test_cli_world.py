@@ -1,0 +1,128 @@
+"""The world-tier commands: sample (resumable), add, similar, radio, playlist, genre neighbours."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from schemas.api import GenreNeighboursPublic, IdentifyResult, StatsPublic, TracksPublic
+from schemas.ingest import BatchReport, IngestReport
+from tests.test_cli import assert_one_error_line, encore
+
+if TYPE_CHECKING:
+    from tests.conftest import AudioFiles
+
+
+def _world_tracks() -> int:
+    return StatsPublic.model_validate_json(encore("stats", "--json").stdout).world.tracks
+
+
+def test_sample_then_discover_with_filters(cli_env: Path) -> None:
+    first = encore("world", "sample", "--count", "400", "--seed", "9", "--json")
+    again = encore("world", "sample", "--count", "450", "--seed", "9", "--json")
+
+    assert first.exit_code == 0, first.output
+    assert BatchReport.model_validate_json(first.stdout).added == 400
+    resumed = BatchReport.model_validate_json(again.stdout)
+    assert (resumed.added, resumed.exists) == (50, 400)  # a larger or interrupted run adds only what is missing
+    assert _world_tracks() == 450
+
+    rock = TracksPublic.model_validate_json(
+        encore("playlist", "rock", "-f", "genre=rock", "-f", "year_min=1980", "-n", "5", "--json").stdout)
+    assert rock.count == 5 and all(t.genre == "rock" and t.year >= 1980 for t in rock.results)
+
+    seed = rock.results[0]
+    similar = TracksPublic.model_validate_json(
+        encore("similar", seed.track_id, "-f", "energy_min=0.4", "-f", "tags=rock", "--json").stdout)
+    assert similar.count == 10 and seed.track_id not in {t.track_id for t in similar.results}
+    assert all(t.energy >= 0.4 and t.tags["rock"] >= 0.25 for t in similar.results)
+
+    radio = TracksPublic.model_validate_json(encore("radio", seed.artist.lower(), "-n", "8", "--json").stdout)
+    assert radio.count == 8 and seed.artist not in {t.artist for t in radio.results}
+    assert max(Counter(t.artist for t in radio.results).values()) <= 2
+
+    neighbours = GenreNeighboursPublic.model_validate_json(encore("genre-neighbours", "rock", "--json").stdout)
+    assert len(neighbours.neighbours) == 5
+
+    text = encore("similar", seed.track_id, "-n", "3")
+    assert text.exit_code == 0 and len(text.stdout.strip().splitlines()) == 3
+
+
+def test_bad_discovery_arguments_exit_2_with_one_line(cli_env: Path) -> None:
+    assert encore("world", "sample", "--count", "60", "--json").exit_code == 0
+
+    cases = [
+        (("similar", "6f1c3c0e-6a1b-5d0e-9a53-0b7c1f3d2e11"), "no world track"),
+        (("radio", "Nobody At All"), "Nobody At All"),
+        (("playlist", "yodel"), "unknown tag"),
+        (("playlist", "happy=lots"), "weight"),
+        (("playlist", "happy", "-f", "year_min=soon"), "year_min"),
+        (("playlist", "happy", "-f", "colour=red"), "colour"),
+        (("playlist", "happy", "-f", "genre"), "KEY=VALUE"),
+        (("genre-neighbours", "polka"), "polka"),
+        (("world", "import-msd", "/nonexistent/msd"), "no such file"),
+    ]
+    for args, words in cases:
+        result = encore(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert_one_error_line(result, words)
+    assert _world_tracks() == 60
+
+
+def test_world_add_then_identify_brings_similar_tracks(cli_env: Path, tmp_path: Path, audio: AudioFiles) -> None:
+    folder = tmp_path / "music"
+    folder.mkdir()
+    shutil.copy(audio.track_a, folder / "a.wav")
+    shutil.copy(audio.track_b, folder / "b.flac")
+    shutil.copy(audio.not_audio, folder / "bad.mp3")
+    meta = tmp_path / "meta.csv"
+    meta.write_text("file,title,artist,year,genre\na.wav,Alpha,Synth,2001,electronic\nb.flac,Beta,Synth,1997,rock\n")
+
+    added = encore("world", "add", folder, "--metadata", meta, "--json")
+    assert encore("world", "sample", "--count", "100", "--json").exit_code == 0
+    assert encore("catalog", "add", audio.track_a).exit_code == 0
+    matched = IdentifyResult.model_validate_json(encore("identify", audio.clip_a, "--json").stdout)
+    unknown = IdentifyResult.model_validate_json(encore("identify", audio.clip_unknown, "--json").stdout)
+
+    report = IngestReport.model_validate_json(added.stdout)
+    assert (report.added, report.rejected) == (2, 1)
+    assert matched.match is not None and len(matched.similar) == 10
+    assert unknown.match is None and len(unknown.similar) == 20
+    assert _world_tracks() == 102
+
+
+def test_import_msd_files_and_summary_then_find_them(cli_env: Path, tmp_path: Path) -> None:
+    from tests.utils.msd import make_song, write_song_file, write_summary_file
+
+    songs = [make_song(i) for i in range(12)]
+    folder = tmp_path / "msd" / "A" / "B"
+    folder.mkdir(parents=True)
+    for song in songs[:8]:
+        write_song_file(folder / f"{song.track_id}.h5", song)
+    summary = write_summary_file(tmp_path / "msd_summary_file.h5", songs[6:])
+    broken = tmp_path / "broken" / "TRBROKEN.h5"
+    broken.parent.mkdir()
+    broken.write_bytes(b"not hdf5 at all")
+
+    files = BatchReport.model_validate_json(encore("world", "import-msd", tmp_path / "msd", "--json").stdout)
+    again = BatchReport.model_validate_json(encore("world", "import-msd", summary, "--json").stdout)
+    bad = encore("world", "import-msd", broken)
+
+    assert (files.added, files.exists) == (8, 0)
+    assert (again.added, again.exists) == (4, 2)  # songs 6 and 7 are in both: one track each
+    assert _world_tracks() == 12
+    assert bad.exit_code == 2
+    assert_one_error_line(bad, "TRBROKEN.h5")
+    by_artist = TracksPublic.model_validate_json(
+        encore("similar", _first_id_of(songs[0].artist_name), "-n", "3", "--json").stdout)
+    assert by_artist.count == 3  # timbre neighbours among the per-track imports (the summary has no timbre)
+
+
+def _first_id_of(artist: str) -> str:
+    from encore.world import world_id
+    from tests.utils.msd import make_song
+
+    song = next(make_song(i) for i in range(12) if make_song(i).artist_name == artist)
+    return world_id("msd", song.track_id)

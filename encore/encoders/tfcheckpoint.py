@@ -22,6 +22,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -165,7 +166,7 @@ def checkpoint_files(prefix: str | Path) -> tuple[Path, str]:
     return Path(f"{prefix}.index"), str(prefix)
 
 
-def read_index(prefix: str | Path) -> tuple[dict[str, TensorEntry], int, str]:
+def read_index(prefix: str | Path) -> tuple[dict[str, TensorEntry], int, Literal["<", ">"]]:
     """Parse a checkpoint's ``.index`` table.
 
     Returns
@@ -190,7 +191,8 @@ def read_index(prefix: str | Path) -> tuple[dict[str, TensorEntry], int, str]:
     _, after_meta = _varint(footer, _varint(footer, 0)[1])
     index_block, _ = _read_block(data, footer, after_meta)
 
-    num_shards, byteorder = 1, "<"
+    num_shards = 1
+    byteorder: Literal["<", ">"] = "<"
     entries: dict[str, TensorEntry] = {}
     for _, handle in index_block:
         records, _ = _read_block(data, handle)

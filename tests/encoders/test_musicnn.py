@@ -270,3 +270,5 @@ def test_params_are_validated() -> None:
         MusicnnParams(max_patches=0)
     with pytest.raises(ValueError, match="batch_size"):
         MusicnnParams(batch_size=0)
+    with pytest.raises(ValueError, match="pad_mode"):
+        MusicnnParams(pad_mode="wrap")  # type: ignore[arg-type]

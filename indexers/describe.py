@@ -428,16 +428,16 @@ def estimate_key(C: np.ndarray, *, params: DescribeParams = DescribeParams()) ->
         return PITCH_CLASSES[0], MODES[0], 0.0
     z /= spread
     scores = np.empty((2, 12))
-    for mode, template in enumerate((_MAJOR_PROFILE, _MINOR_PROFILE)):
+    for m, template in enumerate((_MAJOR_PROFILE, _MINOR_PROFILE)):
         t = np.asarray(template) - np.mean(template)
         t /= np.linalg.norm(t)
         # Rotate the template so its tonic sits on pitch class k.
-        scores[mode] = [float(np.dot(z, np.roll(t, k))) for k in range(12)]
-    mode, tonic = np.unravel_index(int(np.argmax(scores)), scores.shape)
+        scores[m] = [float(np.dot(z, np.roll(t, k))) for k in range(12)]
+    mode, tonic = (int(i) for i in np.unravel_index(int(np.argmax(scores)), scores.shape))
     # A flat chroma (noise, drums) correlates by chance: scale by how far it is from flat.
     contrast = spread / (float(profile.mean()) * math.sqrt(12.0))
     confidence = max(0.0, float(scores[mode, tonic])) * min(1.0, contrast / params.key_min_contrast)
-    return PITCH_CLASSES[int(tonic)], MODES[int(mode)], float(confidence)
+    return PITCH_CLASSES[tonic], MODES[mode], float(confidence)
 
 
 def _logistic(x: float) -> float:

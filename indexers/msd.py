@@ -280,7 +280,9 @@ def _rows(table: Any, wanted: tuple[str, ...], start: int, stop: int) -> dict[st
     if table is None:
         return dict.fromkeys(wanted, missing)
     names = [c for c in wanted if c in table.dtype.names]
-    block = table.fields(names)[start:stop] if names else None
+    if not names:
+        return dict.fromkeys(wanted, missing)
+    block = table.fields(names)[start:stop]
     return {c: block[c] if c in names else missing for c in wanted}
 
 

@@ -25,7 +25,7 @@ class Settings(BaseSettings):
 
     musicnn_checkpoint: Path | None = Field(
         default=None, description="musicnn MSD checkpoint directory; default: the one in the musicnn package.")
-    musicnn_max_patches: int = Field(default=12, ge=1, description="Most 3 s patches embedded per world track.")
+    musicnn_max_patches: int = Field(default=16, ge=1, description="Most 3 s patches embedded per world track.")
     world_shards: int | None = Field(default=None, ge=1, description="Shards of the world collection (cluster).")
     world_replicas: int | None = Field(default=None, ge=1, description="Replication factor of the world collection.")
 

@@ -22,6 +22,9 @@ Contract shared by both backends (pinned by ``tests/storage/test_congruence.py``
 * ``delete`` takes ``ids`` or ``filter`` (exactly one); deleting nothing is not an error.
 * Upserting an existing id replaces the point (vectors and payload).
 * Payload values round-trip: str, int, float, bool, None, lists and nested dicts (JSON types).
+* ``QuerySpec.targets`` boosts scores by Gaussian preferences on payload fields, over the
+  ``candidates`` nearest points under the filter (a formula query over a prefetch, in the engine);
+  ``exact`` and ``hnsw_ef`` are search parameters and change no answer's meaning.
 * Sparse vectors: indices are unique integers in ``[0, 2**32)``, in any order; the store sorts
   them (with their values) before handing them to the engine. Duplicates raise ``StorageError``.
   Sparse vectors declared with ``idf=True`` use Qdrant's IDF modifier, with statistics over the
@@ -52,6 +55,7 @@ from encore.storage.base import (
     Range,
     Record,
     SparseVector,
+    Target,
     VectorInput,
     VectorStore,
 )
@@ -73,6 +77,7 @@ __all__ = [
     "Range",
     "Record",
     "SparseVector",
+    "Target",
     "VectorInput",
     "VectorStore",
     "open_store",

@@ -98,6 +98,17 @@ def _vectors_out(raw: Any, with_vectors: bool | Sequence[str]) -> dict[str, Any]
     return out
 
 
+#: Value given to a missing target field: so far from any target that its boost is 0.
+TARGET_MISSING = -1e12
+#: A target's Gaussian falls to this at ``value +- scale``.
+TARGET_MIDPOINT = 0.5
+
+
+def _candidates(spec: Any) -> int:
+    """How many nearest points a boosted query re-scores."""
+    return max(spec.limit, spec.candidates or 10 * spec.limit)
+
+
 def _is_empty(flt: Filter | None) -> bool:
     return flt is None or (not flt.must and not flt.must_not)
 
@@ -109,7 +120,9 @@ def _jsonable(value: Any) -> Any:
 
 def _check_fingerprint(where: str, stored: Any, expected: dict[str, Any]) -> None:
     """Raise SchemaMismatch naming what differs between the stored and this build's fingerprint."""
-    expected = _jsonable(expected)
+    expected = {k: v for k, v in _jsonable(expected).items() if k != "index"}
+    if isinstance(stored, dict):
+        stored = {k: v for k, v in stored.items() if k != "index"}
     if not isinstance(stored, dict):
         raise SchemaMismatch(
             f"{where} has no Encore schema record; it was not created by Encore or by an older build. "

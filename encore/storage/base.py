@@ -103,8 +103,26 @@ class Filter:
 
 
 @dataclass(frozen=True, slots=True)
+class Target:
+    """A preference for payload ``key`` near ``value``: adds ``weight * gauss`` to a hit's score,
+    where the Gaussian is 1 at ``value`` and 0.5 at ``value +- scale``. Points without the key get
+    nothing."""
+
+    key: str
+    value: float
+    scale: float
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class QuerySpec:
-    """One nearest-neighbour query against the named vector ``using``."""
+    """One nearest-neighbour query against the named vector ``using``.
+
+    With ``targets``, the ``candidates`` nearest points (default ``10 * limit``) under the filter
+    are re-scored as similarity plus the targets' boosts, in the engine (a formula query), and the
+    best ``limit`` of them returned. ``exact`` searches without the HNSW index (every point
+    passing the filter is compared); ``hnsw_ef`` widens the graph search.
+    """
 
     using: str
     vector: VectorInput
@@ -112,6 +130,10 @@ class QuerySpec:
     filter: Filter | None = None
     with_payload: bool | Sequence[str] = True
     score_threshold: float | None = None
+    exact: bool = False
+    hnsw_ef: int | None = None
+    targets: tuple[Target, ...] = ()
+    candidates: int | None = None
 
 
 @runtime_checkable

@@ -38,6 +38,9 @@ from typing import Any
 from encore.errors import StorageError
 from encore.storage._common import (
     LIVE_IDF,
+    TARGET_MIDPOINT,
+    TARGET_MISSING,
+    _candidates,
     _check_fingerprint,
     _dense,
     _engine_errors,
@@ -60,6 +63,7 @@ from encore.storage.base import (
     Range,
     Record,
     SparseVector,
+    Target,
 )
 from schemas.collections import CollectionSpec
 
@@ -161,8 +165,9 @@ class EdgeStore:
         import qdrant_edge as qe
 
         distances = {"cosine": qe.Distance.Cosine, "dot": qe.Distance.Dot, "euclid": qe.Distance.Euclid}
+        index = fingerprint.get("index") or {}
         dense = {
-            k: qe.EdgeVectorParams(size=int(dim), distance=distances[distance])
+            k: qe.EdgeVectorParams(size=int(dim), distance=distances[distance], **_index_params(index.get(k) or {}))
             for k, (dim, distance) in (fingerprint.get("dense") or {}).items()
         }
         sparse = {
@@ -431,21 +436,65 @@ def _to_edge_filter(flt: Filter | None) -> Any:
     )
 
 
+def _index_params(index: dict[str, Any]) -> dict[str, Any]:
+    """EdgeVectorParams keywords for a recorded index config (``CollectionSpec.index_config``)."""
+    import qdrant_edge as qe
+
+    out: dict[str, Any] = {}
+    hnsw = index.get("hnsw") or {}
+    if hnsw:
+        out["hnsw_config"] = qe.HnswIndexConfig(
+            m=hnsw.get("m", 16), ef_construct=hnsw.get("ef_construct", 100),
+            full_scan_threshold=hnsw.get("full_scan_threshold_kb", 10_000), payload_m=hnsw.get("payload_m"))
+    if index.get("quantization") == "int8":
+        out["quantization_config"] = qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, always_ram=True)
+    if index.get("on_disk"):
+        out["on_disk"] = True
+    return out
+
+
 def _to_edge_query(spec: QuerySpec, coll: _Collection, live_idf: bool) -> Any:
     import qdrant_edge as qe
 
     params = None
     if live_idf and isinstance(spec.vector, SparseVector) and spec.using in coll.idf_vectors:
         params = qe.SearchParams(idf=qe.IdfParams(corpus=qe.Filter()))
+    elif spec.exact or spec.hnsw_ef is not None:
+        params = qe.SearchParams(hnsw_ef=spec.hnsw_ef, exact=spec.exact)
+    nearest = qe.Query.Nearest(_vector(spec.vector), using=spec.using)
+    if spec.targets:
+        prefetch = qe.Prefetch(limit=_candidates(spec), query=nearest, filter=_to_edge_filter(spec.filter),
+                               params=params)
+        return qe.QueryRequest(
+            limit=spec.limit,
+            query=_edge_formula(spec.targets),
+            prefetches=[prefetch],
+            with_payload=_payload_selector(spec.with_payload),
+            with_vector=False,
+            score_threshold=spec.score_threshold,
+        )
     return qe.QueryRequest(
         limit=spec.limit,
-        query=qe.Query.Nearest(_vector(spec.vector), using=spec.using),
+        query=nearest,
         filter=_to_edge_filter(spec.filter),
         with_payload=_payload_selector(spec.with_payload),
         with_vector=False,
         score_threshold=spec.score_threshold,
         params=params,
     )
+
+
+def _edge_formula(targets: Sequence[Target]) -> Any:
+    """``$score + sum(weight * gauss_decay(key; value, scale))``, missing keys far from any value."""
+    import qdrant_edge as qe
+
+    e = qe.Expression
+    terms = [e.Variable("$score")]
+    for t in targets:
+        decay = e.Decay(qe.DecayKind.Gauss, e.Variable(t.key), e.Constant(float(t.value)), TARGET_MIDPOINT,
+                        float(t.scale))
+        terms.append(e.Mult([e.Constant(float(t.weight)), decay]))
+    return qe.Formula(e.Sum(terms), {t.key: TARGET_MISSING for t in targets})
 
 
 def _record(point: Any, with_payload: bool | Sequence[str], with_vectors: bool | Sequence[str]) -> Record:

@@ -22,6 +22,9 @@ from typing import Any
 from encore.storage._common import (
     FINGERPRINT_KEY,
     LIVE_IDF,
+    TARGET_MIDPOINT,
+    TARGET_MISSING,
+    _candidates,
     _check_fingerprint,
     _dense,
     _engine_errors,
@@ -44,6 +47,7 @@ from encore.storage.base import (
     Range,
     Record,
     SparseVector,
+    Target,
 )
 from schemas.collections import CollectionSpec
 
@@ -80,7 +84,8 @@ class RemoteStore:
                     self.client.create_collection(
                         spec.name,
                         vectors_config={
-                            k: m.VectorParams(size=v.dim, distance=distances[v.distance]) for k, v in spec.dense.items()
+                            k: m.VectorParams(size=v.dim, distance=distances[v.distance], **_index_params(v))
+                            for k, v in spec.dense.items()
                         },
                         sparse_vectors_config={
                             k: m.SparseVectorParams(modifier=m.Modifier.IDF if v.idf else None)
@@ -169,6 +174,7 @@ class RemoteStore:
                 collection,
                 query=req.query,
                 using=req.using,
+                prefetch=req.prefetch,
                 query_filter=req.filter,
                 search_params=req.params,
                 limit=req.limit,
@@ -248,6 +254,18 @@ class RemoteStore:
         params = None
         if self.live_idf and isinstance(spec.vector, SparseVector) and spec.using in self._idf_vectors_of(collection):
             params = m.SearchParams(idf=m.IdfCorpusParams(corpus=m.Filter()))
+        elif spec.exact or spec.hnsw_ef is not None:
+            params = m.SearchParams(hnsw_ef=spec.hnsw_ef, exact=spec.exact)
+        if spec.targets:
+            return m.QueryRequest(
+                prefetch=m.Prefetch(query=_vector(spec.vector), using=spec.using, filter=_to_filter(spec.filter),
+                                    params=params, limit=_candidates(spec)),
+                query=_formula(spec.targets),
+                limit=spec.limit,
+                with_payload=_payload_selector(spec.with_payload),
+                with_vector=False,
+                score_threshold=spec.score_threshold,
+            )
         return m.QueryRequest(
             query=_vector(spec.vector),
             using=spec.using,
@@ -326,6 +344,35 @@ def _to_filter(flt: Filter | None) -> Any:
         must=[_condition(c) for c in flt.must] or None,
         must_not=[_condition(c) for c in flt.must_not] or None,
     )
+
+
+def _index_params(spec: Any) -> dict[str, Any]:
+    """VectorParams keywords for a dense vector's index settings (``DenseVectorSpec``)."""
+    from qdrant_client import models as m
+
+    out: dict[str, Any] = {}
+    if spec.hnsw is not None:
+        out["hnsw_config"] = m.HnswConfigDiff(m=spec.hnsw.m, ef_construct=spec.hnsw.ef_construct,
+                                              payload_m=spec.hnsw.payload_m,
+                                              full_scan_threshold=spec.hnsw.full_scan_threshold_kb)
+    if spec.quantization == "int8":
+        out["quantization_config"] = m.ScalarQuantization(
+            scalar=m.ScalarQuantizationConfig(type=m.ScalarType.INT8, quantile=0.99, always_ram=True))
+    if spec.on_disk:
+        out["on_disk"] = True
+    return out
+
+
+def _formula(targets: Sequence[Target]) -> Any:
+    """``$score + sum(weight * gauss_decay(key; value, scale))``, missing keys far from any value."""
+    from qdrant_client import models as m
+
+    terms: list[Any] = ["$score"]
+    for t in targets:
+        decay = m.GaussDecayExpression(gauss_decay=m.DecayParamsExpression(
+            x=t.key, target=float(t.value), scale=float(t.scale), midpoint=TARGET_MIDPOINT))
+        terms.append(m.MultExpression(mult=[float(t.weight), decay]))
+    return m.FormulaQuery(formula=m.SumExpression(sum=terms), defaults={t.key: TARGET_MISSING for t in targets})
 
 
 def _record(point: Any, with_payload: bool | Sequence[str], with_vectors: bool | Sequence[str]) -> Record:

@@ -26,6 +26,7 @@ from encore.storage import (
     QuerySpec,
     Range,
     SparseVector,
+    Target,
     VectorStore,
     open_store,
 )
@@ -625,3 +626,62 @@ def test_remote_sends_a_valid_live_idf_corpus(dataset: Dataset):
         store.query_batch(C, [QuerySpec(using="s", vector=q, limit=10)])[0], idf_top(dataset.points[50:], q, 10)
     )
     store.close()
+
+
+def _boosted_top(points, query, targets, *, candidates: int, k: int, flt=None) -> list[tuple[str, float]]:
+    """The reference: cosine top-``candidates`` under the filter, re-scored with Gaussian boosts."""
+    pool = cosine_top(points, query, candidates, flt)
+    by_id = {p.id: p for p in points}
+    scored = []
+    for pid, score in pool:
+        payload = by_id[pid].payload
+        for t in targets:
+            if t.key in payload:
+                # Qdrant's gauss_decay: exp(ln(midpoint) * ((x - target) / scale) ** 2), midpoint 0.5
+                score += t.weight * math.exp(math.log(0.5) * ((payload[t.key] - t.value) / t.scale) ** 2)
+        scored.append((pid, score))
+    return sorted(scored, key=lambda t: -t[1])[:k]
+
+
+@pytest.mark.parametrize("flt", [None, Filter(must=(MatchValue("kw", "beta"),))])
+def test_targets_boost_scores_by_payload_in_the_engine(store: VectorStore, dataset: Dataset, flt):
+    rng = random.Random(41)
+    targets = (Target("x", 5.0, 2.0, weight=0.6), Target("n", 150.0, 40.0, weight=0.3))
+    for _ in range(5):
+        query = random_dense(rng)
+        spec = QuerySpec(using="d", vector=query, limit=8, filter=flt, with_payload=["x"], targets=targets,
+                         candidates=60)
+        hits = store.query(C, spec)
+        expected = _boosted_top(dataset.points, query, targets, candidates=60, k=8, flt=flt)
+
+        assert [h.id for h in hits] == [pid for pid, _ in expected]
+        assert np.allclose([h.score for h in hits], [s for _, s in expected], atol=1e-4)
+        plain = store.query(C, QuerySpec(using="d", vector=query, limit=8, filter=flt))
+        assert [h.id for h in hits] != [h.id for h in plain]  # the boost changes the ranking
+
+
+def test_exact_search_and_ef_give_the_true_neighbours(store: VectorStore, dataset: Dataset):
+    rng = random.Random(43)
+    for _ in range(5):
+        query = random_dense(rng)
+        for spec in (QuerySpec(using="d", vector=query, limit=10, exact=True),
+                     QuerySpec(using="d", vector=query, limit=10, hnsw_ef=256)):
+            assert [h.id for h in store.query(C, spec)] == [pid for pid, _ in cosine_top(dataset.points, query, 10)]
+
+
+@pytest.mark.parametrize("kind", ["edge", "remote"])
+def test_index_settings_build_and_do_not_change_the_schema(kind: str, fast_tmp, dataset: Dataset):
+    from schemas.collections import HnswSpec
+
+    tuned = make_spec("tuned", dense={"d": DenseVectorSpec(dim=16, hnsw=HnswSpec(m=8, ef_construct=64, payload_m=8),
+                                                          quantization="int8")})
+    store = open_backend(kind, fast_tmp)
+    try:
+        store.ensure_collection(tuned)
+        store.upsert("tuned", dataset.points[:100])
+        query = dataset.points[0].vectors["d"]
+        assert store.query("tuned", QuerySpec(using="d", vector=query, limit=1, exact=True))[0].id == dataset.points[0].id
+        # Other index settings for the same vectors open the same collection: no schema mismatch.
+        store.ensure_collection(make_spec("tuned"))
+    finally:
+        store.close()

@@ -93,6 +93,31 @@ FilterOption = Annotated[
                       "energy_min, energy_max, danceability_min, danceability_max, tags (comma-separated, all required)."),
 ]
 LimitOption = Annotated[int, typer.Option("--limit", "-n", min=1, max=1000, help="How many tracks.")]
+TargetOption = Annotated[
+    list[str] | None,
+    typer.Option("--target", "-t", metavar="KEY=VALUE",
+                 help="Repeatable preference, a boost rather than a filter. Keys: energy, danceability, tempo, year."),
+]
+
+
+def parse_targets(items: list[str] | None) -> Any:
+    """``["energy=0.8"]`` as the API's Preferences; a bad key or value is BadInput."""
+    from pydantic import ValidationError
+
+    from schemas.api import Preferences
+
+    values: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"--target {item!r}: expected KEY=VALUE, e.g. energy=0.8")
+        values["target_" + key.strip().removeprefix("target_")] = value.strip()
+    try:
+        return Preferences(**values)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]).removeprefix("target_") or "target"
+        raise BadInput(f"--target {where}: {first['msg']}") from None
 
 
 def parse_filters(items: list[str] | None) -> Any:
@@ -289,6 +314,7 @@ def _print_batch(report: Any, as_json: bool) -> None:
 def similar(
     track_id: Annotated[str, typer.Argument(help="A world track id.")],
     filters: FilterOption = None,
+    targets: TargetOption = None,
     limit: LimitOption = 10,
     as_json: JsonOption = False,
 ) -> None:
@@ -299,9 +325,9 @@ def similar(
       encore similar 6f1c3c0e-6a1b-5d0e-9a53-0b7c1f3d2e11
       encore similar 6f1c3c0e-6a1b-5d0e-9a53-0b7c1f3d2e11 -f year_min=1970 -f year_max=1979
     """
-    flt = parse_filters(filters)
+    flt, prefer = parse_filters(filters), parse_targets(targets)
     with _opened() as enc:
-        tracks = enc.similar_tracks(track_id, filters=flt, limit=limit)
+        tracks = enc.similar_tracks(track_id, filters=flt, limit=limit, prefer=prefer)
     _print_tracks(tracks, as_json)
 
 
@@ -309,6 +335,7 @@ def similar(
 def radio(
     artist: Annotated[str, typer.Argument(help="An artist in the world tier (case-insensitive).")],
     filters: FilterOption = None,
+    targets: TargetOption = None,
     limit: LimitOption = 20,
     as_json: JsonOption = False,
 ) -> None:
@@ -319,9 +346,9 @@ def radio(
       encore radio "The Velvet Owls"
       encore radio "The Velvet Owls" -f year_min=2000 -n 30
     """
-    flt = parse_filters(filters)
+    flt, prefer = parse_filters(filters), parse_targets(targets)
     with _opened() as enc:
-        tracks = enc.artist_radio(artist, filters=flt, limit=limit)
+        tracks = enc.artist_radio(artist, filters=flt, limit=limit, prefer=prefer)
     _print_tracks(tracks, as_json)
 
 
@@ -330,6 +357,7 @@ def playlist(
     tags: Annotated[list[str], typer.Argument(help="Tags, each optionally weighted: happy party=0.5 sad=-1.",
                                               metavar="TAG[=WEIGHT]...")],
     filters: FilterOption = None,
+    targets: TargetOption = None,
     limit: LimitOption = 20,
     as_json: JsonOption = False,
 ) -> None:
@@ -337,7 +365,7 @@ def playlist(
 
     \b
     Examples:
-      encore playlist happy party -f energy_min=0.7 -f tempo_min=120
+      encore playlist happy party -f energy_min=0.7 -t tempo=128
       encore playlist chill Mellow sad=-0.5 -f danceability_max=0.5
     """
     weights: dict[str, float] = {}
@@ -347,9 +375,9 @@ def playlist(
             weights[name.strip()] = float(value) if sep else 1.0
         except ValueError:
             raise BadInput(f"{item!r}: a tag weight must be a number, e.g. sad=-0.5") from None
-    flt = parse_filters(filters)
+    flt, prefer = parse_filters(filters), parse_targets(targets)
     with _opened() as enc:
-        tracks = enc.mood_playlist(weights, filters=flt, limit=limit)
+        tracks = enc.mood_playlist(weights, filters=flt, limit=limit, prefer=prefer)
     _print_tracks(tracks, as_json)
 
 

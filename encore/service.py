@@ -25,6 +25,7 @@ from schemas.api import (
     GenreNeighboursPublic,
     IdentifyResult,
     MatchPublic,
+    Preferences,
     StatsPublic,
     TierStats,
     TrackCreated,
@@ -202,16 +203,25 @@ class Encore:
     def world_track(self, track_id: str) -> TrackPublic:
         return self.world.get(track_id)
 
-    def similar_tracks(self, track_id: str, *, filters: Filters | None = None, limit: int = 10) -> list[TrackPublic]:
-        return self.world.similar_to_track(track_id, filters=filters, limit=limit)
+    def similar_tracks(
+        self, track_id: str, *, filters: Filters | None = None, limit: int = 10, prefer: Preferences | None = None
+    ) -> list[TrackPublic]:
+        return self.world.similar_to_track(track_id, filters=filters, limit=limit, prefer=prefer)
 
-    def artist_radio(self, artist: str, *, filters: Filters | None = None, limit: int = 20) -> list[TrackPublic]:
-        return self.world.artist_radio(artist, filters=filters, limit=limit)
+    def artist_radio(
+        self, artist: str, *, filters: Filters | None = None, limit: int = 20, prefer: Preferences | None = None
+    ) -> list[TrackPublic]:
+        return self.world.artist_radio(artist, filters=filters, limit=limit, prefer=prefer)
 
     def mood_playlist(
-        self, tags: dict[str, float], *, filters: Filters | None = None, limit: int = 20
+        self,
+        tags: dict[str, float],
+        *,
+        filters: Filters | None = None,
+        limit: int = 20,
+        prefer: Preferences | None = None,
     ) -> list[TrackPublic]:
-        return self.world.by_tags(tags, filters=filters, limit=limit)
+        return self.world.by_tags(tags, filters=filters, limit=limit, prefer=prefer)
 
     def genre_neighbours(self, genre: str, *, limit: int = 5) -> GenreNeighboursPublic:
         from indexers.sample import load_genres

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from encore.errors import BadInput, NotFound
-from encore.storage.base import Filter, HasId, MatchValue, Point, QuerySpec, Range, VectorStore
-from schemas.api import Filters, GenreNeighbour, TrackPublic
+from encore.storage.base import Filter, HasId, MatchValue, Point, QuerySpec, Range, Target, VectorStore
+from schemas.api import Filters, GenreNeighbour, Preferences, TrackPublic
 from schemas.collections import CollectionSpec, world_collection
 
 _NAMESPACE = uuid.UUID("8d1e4c3a-2b7f-4f0a-b9d6-5a3c1e7f9b20")
@@ -54,6 +54,11 @@ class WorldParams:
     """Radio and de-duplication fetch ``limit * overfetch`` neighbours to choose from."""
     centroid_tracks: int = 256
     """Tracks averaged into an artist's or genre's centroid."""
+    target_weight: float = 0.3
+    """Most a ``target_*`` preference adds to a similarity (cosine, at most 1)."""
+    target_scales: tuple[tuple[str, float], ...] = (("energy", 0.15), ("danceability", 0.15), ("tempo", 12.0),
+                                                    ("year", 6.0))
+    """Distance from a target at which its boost is half."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,16 +290,28 @@ class World:
         filters: Filters | None = None,
         limit: int = 20,
         exclude_ids: Sequence[str] = (),
+        prefer: Preferences | None = None,
     ) -> list[TrackPublic]:
-        """The ``limit`` tracks nearest ``vector`` in space ``using``, under ``filters``."""
+        """The ``limit`` tracks nearest ``vector`` in space ``using``, under ``filters``, boosted
+        towards the ``prefer`` targets."""
         if using not in self.spaces:
             raise BadInput(f"no vector space {using!r} in the world collection (spaces: {', '.join(self.spaces)})")
         hits = self.store.query(self.name, QuerySpec(
             using=using, vector=_unit(vector).tolist(), limit=limit,
-            filter=to_filter(filters, exclude_ids=exclude_ids), with_payload=list(_PAYLOAD_FIELDS)))
+            filter=to_filter(filters, exclude_ids=exclude_ids), with_payload=list(_PAYLOAD_FIELDS),
+            targets=self._targets(prefer)))
         return [to_public(h.payload or {}, score=h.score) for h in hits]
 
-    def similar_to_track(self, track_id: str, *, filters: Filters | None = None, limit: int = 10) -> list[TrackPublic]:
+    def _targets(self, prefer: Preferences | None) -> tuple[Target, ...]:
+        if prefer is None:
+            return ()
+        scales = dict(self.params.target_scales)
+        return tuple(Target(key, float(value), scales[key], self.params.target_weight)
+                     for key, value in prefer.targets().items())
+
+    def similar_to_track(
+        self, track_id: str, *, filters: Filters | None = None, limit: int = 10, prefer: Preferences | None = None
+    ) -> list[TrackPublic]:
         """Tracks that sound like a stored track (itself left out), in its best space."""
         record = self._record(track_id, with_vectors=True)
         vectors = record.vectors or {}
@@ -302,7 +319,7 @@ class World:
         if using is None:
             raise BadInput(f"world track {track_id} has no audio embedding to compare with")
         return self.search(np.asarray(vectors[using]), using=using, filters=filters, limit=limit,
-                           exclude_ids=[record.id])
+                           exclude_ids=[record.id], prefer=prefer)
 
     def centroid(self, flt: Filter) -> tuple[str, np.ndarray, int]:
         """The mean unit vector of (up to ``centroid_tracks``) tracks matching ``flt``, in their best space."""
@@ -314,7 +331,9 @@ class World:
                 return space, np.mean(np.asarray(rows, dtype=np.float64), axis=0), len(rows)
         raise NotFound("no tracks with an audio embedding match")
 
-    def artist_radio(self, artist: str, *, filters: Filters | None = None, limit: int = 20) -> list[TrackPublic]:
+    def artist_radio(
+        self, artist: str, *, filters: Filters | None = None, limit: int = 20, prefer: Preferences | None = None
+    ) -> list[TrackPublic]:
         """Tracks by other artists near ``artist``'s centroid, at most ``radio_per_artist`` per artist."""
         key = artist_key(artist)
         try:
@@ -324,17 +343,22 @@ class World:
         flt = (filters or Filters()).model_copy(update={"exclude_artist": artist})
         if flt.artist and artist_key(flt.artist) == key:
             raise BadInput("an artist radio leaves the artist out: filtering on that same artist leaves nothing")
-        pool = self.search(centre, using=space, filters=flt, limit=limit * self.params.overfetch)
+        pool = self.search(centre, using=space, filters=flt, limit=limit * self.params.overfetch, prefer=prefer)
         return _diverse(pool, per_artist=self.params.radio_per_artist, limit=limit, top_up=False)
 
     def by_tags(
-        self, weights: dict[str, float], *, filters: Filters | None = None, limit: int = 20
+        self,
+        weights: dict[str, float],
+        *,
+        filters: Filters | None = None,
+        limit: int = 20,
+        prefer: Preferences | None = None,
     ) -> list[TrackPublic]:
         """A mood playlist: tracks leaning towards the weighted tags, under descriptor ranges."""
         if "tags" not in self.spaces:
             raise BadInput("the world collection has no tags space")
         pool = self.search(self.tag_space.profile(weights), using="tags", filters=filters,
-                           limit=limit * self.params.overfetch)
+                           limit=limit * self.params.overfetch, prefer=prefer)
         return _diverse(pool, per_artist=self.params.radio_per_artist, limit=limit, top_up=True)
 
     def genre_counts(self, genres: Iterable[str]) -> dict[str, int]:

@@ -97,6 +97,26 @@ class Filters(BaseModel):
         return self == Filters()
 
 
+class Preferences(BaseModel):
+    """Spotify-style ``target_*`` preferences: not filters, but a boost for tracks near the targets.
+
+    A track's score is its similarity plus, for each target, up to ``weight`` (full at the target,
+    half at one ``scale`` away; see ``WorldParams``). Combine with the ``_min``/``_max`` filters
+    for hard bounds.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"target_energy": 0.8,
+                                                                             "target_tempo": 128}})
+
+    target_energy: float | None = Field(default=None, ge=0, le=1)
+    target_danceability: float | None = Field(default=None, ge=0, le=1)
+    target_tempo: float | None = Field(default=None, ge=20, le=300)
+    target_year: int | None = Field(default=None, ge=1000, le=3000)
+
+    def targets(self) -> dict[str, float]:
+        return {k.removeprefix("target_"): v for k, v in self.model_dump().items() if v is not None}
+
+
 class TracksPublic(BaseModel):
     """A list of tracks, best first."""
 

@@ -39,6 +39,11 @@ def test_sample_then_discover_with_filters(cli_env: Path) -> None:
     assert similar.count == 10 and seed.track_id not in {t.track_id for t in similar.results}
     assert all(t.energy >= 0.4 and t.tags["rock"] >= 0.25 for t in similar.results)
 
+    plain = TracksPublic.model_validate_json(encore("similar", seed.track_id, "--json").stdout)
+    energetic = TracksPublic.model_validate_json(
+        encore("similar", seed.track_id, "-t", "energy=0.95", "-t", "tempo=160", "--json").stdout)
+    assert sum(t.energy for t in energetic.results) > sum(t.energy for t in plain.results)
+    assert sum(t.tempo for t in energetic.results) > sum(t.tempo for t in plain.results)
     radio = TracksPublic.model_validate_json(encore("radio", seed.artist.lower(), "-n", "8", "--json").stdout)
     assert radio.count == 8 and seed.artist not in {t.artist for t in radio.results}
     assert max(Counter(t.artist for t in radio.results).values()) <= 2
@@ -61,6 +66,8 @@ def test_bad_discovery_arguments_exit_2_with_one_line(cli_env: Path) -> None:
         (("playlist", "happy", "-f", "year_min=soon"), "year_min"),
         (("playlist", "happy", "-f", "colour=red"), "colour"),
         (("playlist", "happy", "-f", "genre"), "KEY=VALUE"),
+        (("playlist", "happy", "-t", "energy=2"), "energy"),
+        (("playlist", "happy", "-t", "mood=1"), "mood"),
         (("genre-neighbours", "polka"), "polka"),
         (("world", "import-msd", "/nonexistent/msd"), "no such file"),
     ]

@@ -181,3 +181,21 @@ def test_bad_filters_and_ids_are_clear_errors(world: World) -> None:
         world.similar_to_track("not-a-uuid")
     with pytest.raises(NotFound):
         world.get("6f1c3c0e-6a1b-5d0e-9a53-0b7c1f3d2e11")
+
+
+def test_target_preferences_pull_results_towards_the_targets(world: World, sample) -> None:
+    from schemas.api import Preferences
+
+    seed = sample[7]
+    plain = world.similar_to_track(seed.track_id, limit=15)
+    slow = world.similar_to_track(seed.track_id, limit=15, prefer=Preferences(target_tempo=70, target_energy=0.2))
+    fast = world.similar_to_track(seed.track_id, limit=15, prefer=Preferences(target_tempo=170, target_energy=0.9))
+
+    def mean(tracks, key):
+        return float(np.mean([getattr(t, key) for t in tracks]))
+
+    assert mean(slow, "tempo") < mean(plain, "tempo") < mean(fast, "tempo")
+    assert mean(slow, "energy") < mean(plain, "energy") < mean(fast, "energy")
+    assert fast[0].similarity > plain[0].similarity  # similarity plus the boost
+    seventies = world.by_tags({"rock": 1.0}, prefer=Preferences(target_year=1975), limit=10)
+    assert abs(mean(seventies, "year") - 1975) < abs(mean(world.by_tags({"rock": 1.0}, limit=10), "year") - 1975)

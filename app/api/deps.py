@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from encore.config import Settings
 from encore.errors import TooLarge, Unauthorized
 from encore.service import Encore
-from schemas.api import Filters
+from schemas.api import Filters, Preferences
 
 #: Uploads are copied to disk in pieces of this size, so memory stays flat whatever the file.
 UPLOAD_CHUNK_BYTES = 1024 * 1024
@@ -104,8 +104,8 @@ async def saved_upload(
 UploadDep = Annotated[Path, Depends(saved_upload)]
 
 
-class FilteredQuery(Filters):
-    """Query parameters of a discovery route: the contract's Filters plus ``limit``.
+class FilteredQuery(Filters, Preferences):
+    """Query parameters of a discovery route: the contract's Filters, ``target_*`` preferences and ``limit``.
 
     One model for all of them, so that a misspelt parameter (``?yeer_min=1980``) is a 422 rather
     than a filter silently dropped.
@@ -114,7 +114,10 @@ class FilteredQuery(Filters):
     limit: int | None = Field(default=None, ge=1, le=1000, description="How many tracks.")
 
     def filters(self) -> Filters:
-        return Filters(**self.model_dump(exclude={"limit"}))
+        return Filters(**self.model_dump(include=set(Filters.model_fields)))
+
+    def preferences(self) -> Preferences:
+        return Preferences(**self.model_dump(include=set(Preferences.model_fields)))
 
 
 FilteredQueryDep = Annotated[FilteredQuery, Query()]

@@ -90,6 +90,12 @@ def test_similar_tracks_respect_filters_given_as_query_parameters(world) -> None
     assert got.count == len(got.results) == 15
     assert all(1990 <= t.year <= 2009 and t.energy >= 0.3 for t in got.results)
     assert added["b"].track_id not in {t.track_id for t in got.results}
+    boosted = TracksPublic.model_validate(client.get(f"/v1/tracks/{added['b'].track_id}/similar", params={
+        "year_min": 1990, "year_max": 2009, "energy_min": 0.3, "limit": 15, "target_energy": 0.95}).json())
+    assert min(t.energy for t in boosted.results) >= 0.3
+    assert sum(t.energy for t in boosted.results) > sum(t.energy for t in got.results)
+    typo = client.get(f"/v1/tracks/{added['b'].track_id}/similar", params={"yeer_min": 1990})
+    assert typo.status_code == 422 and "yeer_min" in typo.text
 
 
 def test_artist_radio_mood_playlist_and_genre_neighbours(world) -> None:

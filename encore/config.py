@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,8 @@ class Settings(BaseSettings):
     musicnn_checkpoint: Path | None = Field(
         default=None, description="musicnn MSD checkpoint directory; default: the one in the musicnn package.")
     musicnn_max_patches: int = Field(default=16, ge=1, description="Most 3 s patches embedded per world track.")
+    world_quantization: Literal["int8"] | None = Field(
+        default=None, description="Scalar quantization of the world vectors (int8: 4x less RAM for search).")
     world_shards: int | None = Field(default=None, ge=1, description="Shards of the world collection (cluster).")
     world_replicas: int | None = Field(default=None, ge=1, description="Replication factor of the world collection.")
 

@@ -69,6 +69,7 @@ class Encore:
             vectors={desc.name: desc.dim, "tags": len(self.tag_head.names), "msd_timbre": MSD_TIMBRE_DIM},
             tag_space=TagSpace(self.tag_head.names, self.tag_head.reference()),
             encoder=desc.name,
+            quantization=settings.world_quantization,
             shard_number=settings.world_shards,
             replication_factor=settings.world_replicas,
         ).open()

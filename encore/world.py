@@ -22,18 +22,24 @@ import unicodedata
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
 from encore.errors import BadInput, NotFound
 from encore.storage.base import Filter, HasId, MatchValue, Point, QuerySpec, Range, Target, VectorStore
 from schemas.api import Filters, GenreNeighbour, Preferences, TrackPublic
-from schemas.collections import CollectionSpec, world_collection
+from schemas.collections import CollectionSpec, HnswSpec, world_collection
 
 _NAMESPACE = uuid.UUID("8d1e4c3a-2b7f-4f0a-b9d6-5a3c1e7f9b20")
 
 #: Spaces a track's neighbours are searched in, best first: the first one the track has is used.
 SPACE_PREFERENCE = ("clap", "musicnn", "msd_timbre")
+
+#: The world tier's graph: links within each genre and artist (payload_m) keep filtered searches
+#: connected, and a filter the planner estimates below ~25k tracks (20 MB of 200-d vectors) is
+#: searched exactly. Measured in bench/discovery.py; see BENCHMARKS.md.
+WORLD_HNSW = HnswSpec(m=16, ef_construct=128, payload_m=16, full_scan_threshold_kb=20_000)
 
 _PAYLOAD_FIELDS = ("track_id", "title", "artist", "album", "year", "genre", "tempo", "energy", "danceability",
                    "tags")
@@ -54,6 +60,8 @@ class WorldParams:
     """Radio and de-duplication fetch ``limit * overfetch`` neighbours to choose from."""
     centroid_tracks: int = 256
     """Tracks averaged into an artist's or genre's centroid."""
+    hnsw_ef: int | None = 128
+    """Graph search width of approximate searches (None: the engine's default, 100 or limit)."""
     target_weight: float = 0.3
     """Most a ``target_*`` preference adds to a similarity (cosine, at most 1)."""
     target_scales: tuple[tuple[str, float], ...] = (("energy", 0.15), ("danceability", 0.15), ("tempo", 12.0),
@@ -193,6 +201,8 @@ class World:
         tag_space: TagSpace,
         encoder: str,
         params: WorldParams | None = None,
+        hnsw: HnswSpec | None = None,
+        quantization: Literal["int8"] | None = None,
         shard_number: int | None = None,
         replication_factor: int | None = None,
     ) -> None:
@@ -203,6 +213,8 @@ class World:
             prefix=prefix,
             vectors=vectors,
             params={"encoder": encoder, "tags": list(tag_space.names)},
+            hnsw=hnsw if hnsw is not None else WORLD_HNSW,
+            quantization=quantization,
             shard_number=shard_number,
             replication_factor=replication_factor,
         )
@@ -299,7 +311,7 @@ class World:
         hits = self.store.query(self.name, QuerySpec(
             using=using, vector=_unit(vector).tolist(), limit=limit,
             filter=to_filter(filters, exclude_ids=exclude_ids), with_payload=list(_PAYLOAD_FIELDS),
-            targets=self._targets(prefer)))
+            targets=self._targets(prefer), hnsw_ef=self.params.hnsw_ef))
         return [to_public(h.payload or {}, score=h.score) for h in hits]
 
     def _targets(self, prefer: Preferences | None) -> tuple[Target, ...]:

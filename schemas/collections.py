@@ -126,6 +126,8 @@ def world_collection(
     prefix: str,
     vectors: dict[str, int],
     params: dict[str, Any],
+    hnsw: HnswSpec | None = None,
+    quantization: Literal["int8"] | None = None,
     shard_number: int | None = None,
     replication_factor: int | None = None,
 ) -> CollectionSpec:
@@ -140,7 +142,8 @@ def world_collection(
     return CollectionSpec(
         name=f"{prefix}world",
         schema_version=WORLD_SCHEMA_VERSION,
-        dense={name: DenseVectorSpec(dim=dim, distance="cosine") for name, dim in sorted(vectors.items())},
+        dense={name: DenseVectorSpec(dim=dim, distance="cosine", hnsw=hnsw, quantization=quantization)
+               for name, dim in sorted(vectors.items())},
         payload_indexes=dict(WORLD_PAYLOAD_INDEXES),
         params=params,
         shard_number=shard_number,

@@ -16,14 +16,14 @@ track, the cost per track in an ingest.
 reports how close the mean embedding over N evenly spread patches comes to the one over all
 patches (cosine), for several N: the basis of the default ``max_patches``.
 
-Run ``taskset -c 0 python bench/musicnn.py`` (with ``OPENBLAS_NUM_THREADS=1``) for one-core
+Run ``taskset -c 0 python bench/musicnn_speed.py`` (with ``OPENBLAS_NUM_THREADS=1``) for one-core
 figures; the machine's other load shows in the printed load average. On a busy machine
 ``OPENBLAS_NUM_THREADS=1`` can be the faster setting even for the whole run: two BLAS threads
 that keep waiting for each other's core lose more than they share.
 
 Usage::
 
-    python bench/musicnn.py [--repeats 5] [--seconds 30] [--track-seconds 240] [--convergence 8]
+    python bench/musicnn_speed.py [--repeats 5] [--seconds 30] [--track-seconds 240] [--convergence 8]
 """
 
 from __future__ import annotations

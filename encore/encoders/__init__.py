@@ -9,7 +9,10 @@
     emb = enc.embed(y, sr=16000)             # weights load here, once
     emb.vector, emb.top_tags(3)
 
-Importing this package builds no model and reads no file.
+    clap = get_audio_encoder("clap", weights="~/models/clap-htsat-unfused")   # optional extra
+
+Importing this package builds no model and reads no file, and imports neither torch nor
+transformers: the optional encoders (``clap``, ``openl3``) import them when they load.
 """
 
 from __future__ import annotations
@@ -17,17 +20,21 @@ from __future__ import annotations
 from typing import Any
 
 from encore.encoders.base import AudioEmbedding, AudioEncoder, EncoderDescription, EncoderUnavailable
+from encore.encoders.clap import CLAP_LAION, ClapEncoder
 from encore.encoders.musicnn import MUSICNN_MSD, MusicnnEncoder, MusicnnParams
+from encore.encoders.openl3 import OPENL3_MEL128_MUSIC, OpenL3Encoder
 
 __all__ = [
     "AUDIO_ENCODERS",
     "DEFAULT_AUDIO_ENCODER",
     "AudioEmbedding",
     "AudioEncoder",
+    "ClapEncoder",
     "EncoderDescription",
     "EncoderUnavailable",
     "MusicnnEncoder",
     "MusicnnParams",
+    "OpenL3Encoder",
     "describe_audio_encoder",
     "get_audio_encoder",
 ]
@@ -35,9 +42,17 @@ __all__ = [
 DEFAULT_AUDIO_ENCODER = "musicnn"
 
 #: Every encoder Encore knows, by name.
-AUDIO_ENCODERS: dict[str, EncoderDescription] = {MUSICNN_MSD.name: MUSICNN_MSD}
+AUDIO_ENCODERS: dict[str, EncoderDescription] = {
+    MUSICNN_MSD.name: MUSICNN_MSD,
+    CLAP_LAION.name: CLAP_LAION,
+    OPENL3_MEL128_MUSIC.name: OPENL3_MEL128_MUSIC,
+}
 
-_CLASSES: dict[str, type[Any]] = {MUSICNN_MSD.name: MusicnnEncoder}
+_CLASSES: dict[str, type[Any]] = {
+    MUSICNN_MSD.name: MusicnnEncoder,
+    CLAP_LAION.name: ClapEncoder,
+    OPENL3_MEL128_MUSIC.name: OpenL3Encoder,
+}
 
 
 def _known(name: str) -> None:
@@ -67,7 +82,8 @@ def get_audio_encoder(name: str = DEFAULT_AUDIO_ENCODER, **options: Any) -> Audi
         A key of :data:`AUDIO_ENCODERS`.
     **options
         Passed to the encoder's constructor, e.g. for ``"musicnn"``
-        ``checkpoint=Path(...)`` and ``params=MusicnnParams(max_patches=...)``.
+        ``checkpoint=Path(...)`` and ``params=MusicnnParams(max_patches=...)``; ``"clap"`` and
+        ``"openl3"`` need ``weights=Path(...)``.
 
     Raises
     ------

@@ -141,6 +141,9 @@ class Encore:
 
     def _similar_to_clip(self, y: np.ndarray, *, sr: int, match: MatchPublic | None) -> list[TrackPublic]:
         limit = SIMILAR_WHEN_MATCHED if match is not None else SIMILAR_WHEN_UNKNOWN
+        twin = self.world.find(title=match.title, artist=match.artist) if match is not None else None
+        if twin is not None:  # the matched track is in the world tier too: its own neighbours, whole-track
+            return self.world.similar_to_track(twin, limit=limit)
         enc_sr = self.encoder.description.sample_rate
         emb = self.encoder.embed(resample(y, orig_sr=sr, target_sr=enc_sr), sr=enc_sr)
         hits = self.world.search(emb.vector, using=self.encoder.description.name, limit=limit + 1)

@@ -294,6 +294,15 @@ class World:
             raise NotFound(f"no world track {track_id}")
         return found[0]
 
+    def find(self, *, title: str | None, artist: str | None) -> str | None:
+        """The id of a world track with this title by this artist (case-insensitive), if any."""
+        if not title or not artist:
+            return None
+        records, _ = self.store.scroll(self.name, filter=Filter(must=(MatchValue("artist_key", artist_key(artist)),)),
+                                       limit=1000, with_payload=["title"])
+        wanted = title.casefold().strip()
+        return next((r.id for r in records if (r.payload or {}).get("title", "").casefold().strip() == wanted), None)
+
     def search(
         self,
         vector: np.ndarray,

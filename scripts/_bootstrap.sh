@@ -47,6 +47,10 @@ ensure_venv() {
 install_encore() {
   # $1: the pip target, "." or ".[test]".
   say "installing Encore into $VENV"
+  if [[ "$1" == *clap* || "$1" == *openl3* ]]; then
+    # The CPU build, pinned and installed first: an unpinned torch would pull GBs of CUDA packages.
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==2.13.0"
+  fi
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$1"
   # musicnn ships the default audio encoder's weights (ISC). Its metadata pins numpy<1.17 and
   # TensorFlow 1.x, neither of which Encore uses (the network runs in numpy), hence --no-deps.

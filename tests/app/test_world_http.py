@@ -75,6 +75,9 @@ def test_a_matched_clip_brings_ten_similar_tracks_an_unknown_one_twenty(world, a
     assert matched.match is not None and matched.match.title == "Track A"
     assert len(matched.similar) == 10
     assert added["a"].track_id not in {t.track_id for t in matched.similar}  # not its own neighbour
+    # Track A is in the world tier too: the answer is its own neighbours, as GET .../similar gives them.
+    own = client.get(f"/v1/tracks/{added['a'].track_id}/similar").json()["results"]
+    assert [t.track_id for t in matched.similar] == [t["track_id"] for t in own]
     assert unknown.match is None and len(unknown.similar) == 20
     sims = [t.similarity for t in unknown.similar]
     assert sims == sorted(sims, reverse=True)

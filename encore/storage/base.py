@@ -136,6 +136,18 @@ class QuerySpec:
     candidates: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class FusedQuery:
+    """Several nearest-neighbour queries fused by reciprocal rank: a point ranked ``r`` (from 0) in
+    a query's list earns ``1 / (k + r)``; the sums rank the answer. Each query keeps its own
+    filter and ``limit`` (how deep it looks)."""
+
+    queries: tuple[QuerySpec, ...]
+    limit: int = 10
+    with_payload: bool | Sequence[str] = True
+    k: int = 60
+
+
 @runtime_checkable
 class VectorStore(Protocol):
     """The storage operations Encore uses. Both backends return the same answers (tests/storage)."""
@@ -156,6 +168,13 @@ class VectorStore(Protocol):
     def query(self, collection: str, spec: QuerySpec) -> list[Hit]: ...
 
     def query_batch(self, collection: str, specs: Sequence[QuerySpec]) -> list[list[Hit]]: ...
+
+    def query_fused(self, collection: str, fused: FusedQuery) -> list[Hit]:
+        """Reciprocal-rank fusion of ``fused.queries``, in the engine (prefetches of one query)."""
+
+    def facet(self, collection: str, key: str, *, limit: int = 100, filter: Filter | None = None) -> list[tuple[str, int]]:
+        """The most frequent values of the indexed keyword field ``key`` and their exact counts,
+        most frequent first (ties: by value)."""
 
     def retrieve(
         self,

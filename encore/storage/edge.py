@@ -54,6 +54,7 @@ from encore.storage._common import (
 )
 from encore.storage.base import (
     Filter,
+    FusedQuery,
     HasId,
     Hit,
     MatchAny,
@@ -285,6 +286,28 @@ class EdgeStore:
             request = qe.QueryBatchRequest([_to_edge_query(s, coll, self.live_idf) for s in specs])
             results = coll.shard.query_batch(request)
             return [[_hit(p, s.with_payload) for p in points] for points, s in zip(results, specs, strict=True)]
+
+    def query_fused(self, collection: str, fused: FusedQuery) -> list[Hit]:
+        import qdrant_edge as qe
+
+        with _engine_errors(f"fused query on {collection!r}"):
+            coll = self._get(collection)
+            prefetches = []
+            for spec in fused.queries:
+                req = _to_edge_query(spec, coll, self.live_idf)
+                prefetches.append(qe.Prefetch(limit=spec.limit, query=req.query, filter=req.filter,
+                                              params=req.params, prefetches=req.prefetches))
+            request = qe.QueryRequest(limit=fused.limit, query=qe.Fusion.Rrf(fused.k), prefetches=prefetches,
+                                      with_payload=_payload_selector(fused.with_payload), with_vector=False)
+            return [_hit(p, fused.with_payload) for p in coll.shard.query(request)]
+
+    def facet(self, collection: str, key: str, *, limit: int = 100, filter: Filter | None = None) -> list[tuple[str, int]]:
+        import qdrant_edge as qe
+
+        with _engine_errors(f"facet on {collection!r}"):
+            response = self._get(collection).shard.facet(
+                qe.FacetRequest(key=key, limit=limit, exact=True, filter=_to_edge_filter(filter)))
+        return sorted(((str(h.value), int(h.count)) for h in response.hits), key=lambda vc: (-vc[1], vc[0]))
 
     def retrieve(
         self,

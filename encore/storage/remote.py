@@ -38,6 +38,7 @@ from encore.storage._common import (
 )
 from encore.storage.base import (
     Filter,
+    FusedQuery,
     HasId,
     Hit,
     MatchAny,
@@ -191,6 +192,25 @@ class RemoteStore:
             requests = [self._request(collection, s) for s in specs]
             responses = self.client.query_batch_points(collection, requests=requests)
             return [[_hit(p, s.with_payload) for p in r.points] for r, s in zip(responses, specs, strict=True)]
+
+    def query_fused(self, collection: str, fused: FusedQuery) -> list[Hit]:
+        from qdrant_client import models as m
+
+        with _engine_errors(f"fused query on {collection!r}"):
+            prefetch = []
+            for spec in fused.queries:
+                req = self._request(collection, spec)
+                prefetch.append(m.Prefetch(query=req.query, using=req.using, filter=req.filter, params=req.params,
+                                           limit=spec.limit, prefetch=req.prefetch))
+            response = self.client.query_points(
+                collection, prefetch=prefetch, query=m.RrfQuery(rrf=m.Rrf(k=fused.k)), limit=fused.limit,
+                with_payload=_payload_selector(fused.with_payload), with_vectors=False)
+            return [_hit(p, fused.with_payload) for p in response.points]
+
+    def facet(self, collection: str, key: str, *, limit: int = 100, filter: Filter | None = None) -> list[tuple[str, int]]:
+        with _engine_errors(f"facet on {collection!r}"):
+            response = self.client.facet(collection, key, facet_filter=_to_filter(filter), limit=limit, exact=True)
+        return sorted(((str(h.value), int(h.count)) for h in response.hits), key=lambda vc: (-vc[1], vc[0]))
 
     def retrieve(
         self,

@@ -685,3 +685,48 @@ def test_index_settings_build_and_do_not_change_the_schema(kind: str, fast_tmp, 
         store.ensure_collection(make_spec("tuned"))
     finally:
         store.close()
+
+
+def _rrf_reference(lists: list[list[str]], k: int, limit: int) -> list[str]:
+    scores: dict[str, float] = {}
+    for ids in lists:
+        for rank, pid in enumerate(ids):
+            scores[pid] = scores.get(pid, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda t: (-t[1], t[0]))[:limit]
+
+
+def test_fused_queries_rank_by_reciprocal_rank(store: VectorStore, dataset: Dataset):
+    from encore.storage import FusedQuery
+
+    rng = random.Random(47)
+    for _ in range(4):
+        dense = QuerySpec(using="d", vector=random_dense(rng), limit=30, filter=Filter(must=(MatchValue("kw", "beta"),)))
+        sparse = QuerySpec(using="s", vector=random_sparse(rng, dataset.vocab, 25), limit=30)
+        fused = store.query_fused(C, FusedQuery(queries=(dense, sparse), limit=10, with_payload=["kw"], k=60))
+        lists = [[h.id for h in store.query(C, spec)] for spec in (dense, sparse)]
+
+        ranked = _rrf_reference(lists, 60, 1000)
+        expected = ranked[:10]
+        assert len(fused) == len(expected) == 10
+        assert np.allclose([h.score for h in fused], [s for _, s in expected], atol=1e-6)
+        # Points with equal fused scores may come in either order; every other place is fixed.
+        tied = {s for _, s in expected if sum(abs(s - t) < 1e-6 for _, t in ranked) > 1}
+        for hit, (pid, score) in zip(fused, expected, strict=True):
+            if not any(abs(score - t) < 1e-6 for t in tied):
+                assert hit.id == pid
+
+
+def test_facet_counts_keyword_values(store: VectorStore, dataset: Dataset):
+    counts = {}
+    for p in dataset.points:
+        counts[p.payload["kw"]] = counts.get(p.payload["kw"], 0) + 1
+    expected = sorted(counts.items(), key=lambda vc: (-vc[1], vc[0]))
+    flt = Filter(must=(Range("n", lte=99),))
+    in_range = {}
+    for p in dataset.points:
+        if p.payload["n"] <= 99:
+            in_range[p.payload["kw"]] = in_range.get(p.payload["kw"], 0) + 1
+
+    assert store.facet(C, "kw", limit=10) == expected
+    assert store.facet(C, "kw", limit=2) == expected[:2]
+    assert store.facet(C, "kw", filter=flt) == sorted(in_range.items(), key=lambda vc: (-vc[1], vc[0]))

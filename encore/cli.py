@@ -381,6 +381,35 @@ def playlist(
     _print_tracks(tracks, as_json)
 
 
+@cli.command()
+def search(
+    text: Annotated[str, typer.Argument(help="What to look for, in words.", metavar="TEXT")],
+    filters: FilterOption = None,
+    limit: LimitOption = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """Natural-language search of the world tier (the answer of POST /v1/search).
+
+    Prints how the query was understood, then the tracks. Explicit --filter values win over
+    what the query implies.
+
+    \b
+    Examples:
+      encore search "happy songs for a workout"
+      encore search "80s rock but not Queen" -n 10
+      encore search "something like Daft Punk" --json
+    """
+    flt = parse_filters(filters)
+    with _opened() as enc:
+        result = enc.search(text, limit=limit, filters=None if flt.is_empty() else flt)
+    if as_json:
+        typer.echo(result.model_dump_json())
+        return
+    for line in result.interpretation.explanations:
+        typer.echo(f"  understood: {line}")
+    _print_tracks(result.results, False)
+
+
 @cli.command("genre-neighbours")
 def genre_neighbours(
     genre: Annotated[str, typer.Argument(help="A genre of the world tier.")],

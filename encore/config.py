@@ -27,6 +27,18 @@ class Settings(BaseSettings):
     musicnn_checkpoint: Path | None = Field(
         default=None, description="musicnn MSD checkpoint directory; default: the one in the musicnn package.")
     musicnn_max_patches: int = Field(default=16, ge=1, description="Most 3 s patches embedded per world track.")
+    text_encoder: Literal["wordllama", "sentence-transformers"] = Field(
+        default="wordllama", description="Text encoder for search: wordllama (shipped weights) or a local model.")
+    text_encoder_path: Path | None = Field(
+        default=None, description="Local sentence-transformers model directory (text_encoder=sentence-transformers).")
+    speech_recognizer: Literal["pocketsphinx", "whisper"] = Field(
+        default="pocketsphinx", description="Voice search: pocketsphinx (shipped model) or whisper (local checkpoint).")
+    whisper_checkpoint: Path | None = Field(default=None, description="openai-whisper checkpoint file (.pt).")
+    voice_max_seconds: float = Field(default=15.0, gt=0, description="Longest voice query accepted.")
+    voice_domain_artists: int = Field(
+        default=100, ge=0,
+        description="Most artists (by track count) in the voice recognizer's language model; more names, "
+                    "more confusions with the query words (bench/voice.py).")
     world_quantization: Literal["int8"] | None = Field(
         default=None, description="Scalar quantization of the world vectors (int8: 4x less RAM for search).")
     world_shards: int | None = Field(default=None, ge=1, description="Shards of the world collection (cluster).")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterable, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ import numpy as np
 from encore import __version__
 from encore.catalog import Catalog, TrackMeta
 from encore.config import Settings
+from encore.errors import BadAudio, EncoreError
 from encore.storage import VectorStore, open_store
 from encore.world import TagSpace, World, WorldTrack, artist_key, world_id
 from indexers.decode import load_audio, resample, validate
@@ -34,7 +36,10 @@ from schemas.api import (
 
 if TYPE_CHECKING:
     from encore.encoders.musicnn import MusicnnEncoder
+    from encore.search import Searcher
+    from encore.speech import SpeechDomain, SpeechRecognizer
     from indexers.metadata import TrackInfo
+    from schemas.search import SearchResult, VoiceSearchResult
 
 #: Identify clips shorter than this are refused: there is too little to tell tracks apart.
 MIN_CLIP_SECONDS = 1.0
@@ -84,8 +89,63 @@ class Encore:
             raise
 
     def warm_up(self) -> None:
-        """Load the encoder's weights now (the server does this at start-up, not on the first request)."""
+        """Load the models now (the server does this at start-up, not on the first request)."""
         self.encoder.load()
+        self.searcher.mapper.encoder.load()  # type: ignore[union-attr]
+
+    @cached_property
+    def searcher(self) -> Searcher:
+        """Natural-language search over the world tier (the text encoder loads on first use)."""
+        from encore.encoders.text import get_text_encoder
+        from encore.search import Searcher
+        from encore.text_tags import TagMapper
+
+        options = {"path": self.settings.text_encoder_path} if self.settings.text_encoder != "wordllama" else {}
+        text = get_text_encoder(self.settings.text_encoder, **options)
+        return Searcher(self.world, mapper=TagMapper(text, self.tag_head.names))
+
+    def search(self, text: str, *, limit: int = 20, filters: Filters | None = None) -> SearchResult:
+        """Tracks for a natural-language query, with how it was understood."""
+        return self.searcher.search(text, limit=limit, filters=filters)
+
+    @cached_property
+    def recognizer(self) -> SpeechRecognizer:
+        """The voice-query recognizer (its model builds on first use)."""
+        from encore.speech import SpeechParams, get_speech_recognizer
+
+        params = SpeechParams(max_seconds=self.settings.voice_max_seconds)
+        if self.settings.speech_recognizer == "whisper":
+            if self.settings.whisper_checkpoint is None:
+                raise EncoreError("ENCORE_SPEECH_RECOGNIZER=whisper needs ENCORE_WHISPER_CHECKPOINT (a local .pt file)")
+            return get_speech_recognizer("whisper", checkpoint=self.settings.whisper_checkpoint, params=params)
+        return get_speech_recognizer("pocketsphinx", params=params)
+
+    def _speech_domain(self) -> SpeechDomain:
+        """What voice queries can say: the default templates and words, plus the collection's artists."""
+        from encore.speech import DEFAULT_GENRES, SpeechDomain
+
+        vocab = self.searcher.vocabulary()
+        artists = tuple(vocab.artists[: self.settings.voice_domain_artists])
+        genres = tuple(dict.fromkeys((*DEFAULT_GENRES, *vocab.genres)))
+        return SpeechDomain(genres=genres, artists=artists)
+
+    def search_voice_audio(self, y: np.ndarray, *, sr: int, limit: int = 20) -> VoiceSearchResult:
+        """Transcribe a spoken query and search with the transcript."""
+        from schemas.search import VoiceSearchResult
+
+        recognizer = self.recognizer
+        rebuild = getattr(recognizer, "rebuild", None)
+        if rebuild is not None:  # a domain language model: kept in step with the collection
+            rebuild(self._speech_domain())
+        heard = recognizer.transcribe(y, sr=sr)
+        if not heard.heard:
+            raise BadAudio("voice query: no speech recognised; speak a short query close to the microphone")
+        result = self.search(heard.text, limit=limit)
+        return VoiceSearchResult(transcript=heard.text, interpretation=result.interpretation, results=result.results)
+
+    def search_voice_file(self, path: str | Path, *, limit: int = 20) -> VoiceSearchResult:
+        y, _ = load_audio(path, sr=16000, min_seconds=0.3, max_seconds=self.settings.voice_max_seconds)
+        return self.search_voice_audio(y, sr=16000, limit=limit)
 
     def close(self) -> None:
         self.store.close()

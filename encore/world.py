@@ -41,7 +41,7 @@ SPACE_PREFERENCE = ("clap", "musicnn", "msd_timbre")
 #: searched exactly. Measured in bench/discovery.py; see BENCHMARKS.md.
 WORLD_HNSW = HnswSpec(m=16, ef_construct=128, payload_m=16, full_scan_threshold_kb=20_000)
 
-_PAYLOAD_FIELDS = ("track_id", "title", "artist", "album", "year", "genre", "tempo", "energy", "danceability",
+PAYLOAD_FIELDS = ("track_id", "title", "artist", "album", "year", "genre", "tempo", "energy", "danceability",
                    "tags")
 
 
@@ -319,11 +319,11 @@ class World:
             raise BadInput(f"no vector space {using!r} in the world collection (spaces: {', '.join(self.spaces)})")
         hits = self.store.query(self.name, QuerySpec(
             using=using, vector=_unit(vector).tolist(), limit=limit,
-            filter=to_filter(filters, exclude_ids=exclude_ids), with_payload=list(_PAYLOAD_FIELDS),
-            targets=self._targets(prefer), hnsw_ef=self.params.hnsw_ef))
+            filter=to_filter(filters, exclude_ids=exclude_ids), with_payload=list(PAYLOAD_FIELDS),
+            targets=self.targets_for(prefer), hnsw_ef=self.params.hnsw_ef))
         return [to_public(h.payload or {}, score=h.score) for h in hits]
 
-    def _targets(self, prefer: Preferences | None) -> tuple[Target, ...]:
+    def targets_for(self, prefer: Preferences | None) -> tuple[Target, ...]:
         if prefer is None:
             return ()
         scales = dict(self.params.target_scales)
@@ -365,7 +365,7 @@ class World:
         if flt.artist and artist_key(flt.artist) == key:
             raise BadInput("an artist radio leaves the artist out: filtering on that same artist leaves nothing")
         pool = self.search(centre, using=space, filters=flt, limit=limit * self.params.overfetch, prefer=prefer)
-        return _diverse(pool, per_artist=self.params.radio_per_artist, limit=limit, top_up=False)
+        return diverse(pool, per_artist=self.params.radio_per_artist, limit=limit, top_up=False)
 
     def by_tags(
         self,
@@ -380,7 +380,7 @@ class World:
             raise BadInput("the world collection has no tags space")
         pool = self.search(self.tag_space.profile(weights), using="tags", filters=filters,
                            limit=limit * self.params.overfetch, prefer=prefer)
-        return _diverse(pool, per_artist=self.params.radio_per_artist, limit=limit, top_up=True)
+        return diverse(pool, per_artist=self.params.radio_per_artist, limit=limit, top_up=True)
 
     def genre_counts(self, genres: Iterable[str]) -> dict[str, int]:
         return {g: self.store.count(self.name, filter=Filter(must=(MatchValue("genre", genre_key(g)),)))
@@ -407,7 +407,7 @@ class World:
         return sorted(out, key=lambda g: -g.similarity)[:limit]
 
 
-def _diverse(pool: list[TrackPublic], *, per_artist: int, limit: int, top_up: bool) -> list[TrackPublic]:
+def diverse(pool: list[TrackPublic], *, per_artist: int, limit: int, top_up: bool) -> list[TrackPublic]:
     """Best-first, at most ``per_artist`` tracks of one artist; with ``top_up``, filled from the rest if short."""
     taken: list[TrackPublic] = []
     seen: dict[str, int] = {}

@@ -111,6 +111,7 @@ WORLD_SCHEMA_VERSION = 1
 WORLD_PAYLOAD_INDEXES: dict[str, PayloadKind] = {
     "track_id": "keyword",
     "artist_key": "keyword",
+    "artist": "keyword",
     "genre": "keyword",
     "year": "integer",
     "tempo": "float",

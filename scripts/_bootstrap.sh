@@ -47,7 +47,7 @@ ensure_venv() {
 install_encore() {
   # $1: the pip target, "." or ".[test]".
   say "installing Encore into $VENV"
-  if [[ "$1" == *clap* || "$1" == *openl3* ]]; then
+  if [[ "$1" == *clap* || "$1" == *openl3* || "$1" == *text* || "$1" == *voice* ]]; then
     # The CPU build, pinned and installed first: an unpinned torch would pull GBs of CUDA packages.
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==2.13.0"
   fi

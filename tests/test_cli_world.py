@@ -133,3 +133,20 @@ def _first_id_of(artist: str) -> str:
 
     song = next(make_song(i) for i in range(12) if make_song(i).artist_name == artist)
     return world_id("msd", song.track_id)
+
+
+def test_search_prints_the_interpretation_and_tracks(cli_env: Path) -> None:
+    from schemas.search import SearchResult
+
+    assert encore("world", "sample", "--count", "500", "--seed", "3", "--json").exit_code == 0
+
+    as_json = encore("search", "chill jazz from the sixties", "-n", "5", "--json")
+    text = encore("search", "chill jazz from the sixties", "-n", "5")
+    empty = encore("search", "   ")
+
+    answer = SearchResult.model_validate_json(as_json.stdout)
+    assert answer.interpretation.genres == ["jazz"] and answer.interpretation.year_min == 1960
+    assert all(t.genre == "jazz" and 1960 <= t.year <= 1969 for t in answer.results)
+    assert "understood: jazz" in text.stdout
+    assert empty.exit_code == 2
+    assert_one_error_line(empty, "empty")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.routes import catalog, discovery, health, identify, tracks, world
+from app.api.routes import catalog, discovery, health, identify, search, tracks, world
 
 api_router = APIRouter()
 api_router.include_router(identify.router)
@@ -12,4 +12,5 @@ api_router.include_router(catalog.router)
 api_router.include_router(world.router)
 api_router.include_router(tracks.router)
 api_router.include_router(discovery.router)
+api_router.include_router(search.router)
 api_router.include_router(health.router)

@@ -1,0 +1,164 @@
+"""Natural-language search over the world tier: text in, an explained interpretation and tracks out.
+
+1. :func:`encore.query.interpret` reads the query against the live collection's vocabulary (its
+   artists and genres, from exact facets, and the mood table): years, genres, moods, tempo,
+   instruments, artists to sound like, to keep or to leave out, and what is left as free text.
+   Artists are read first, so "like Daft Punk" is an artist, not punk.
+2. What the query describes becomes vectors in the spaces the audio lives in:
+   * tag weights (from moods, instruments, genre words, and the free text through
+     :class:`~encore.text_tags.TagMapper` and the text encoder) become a profile in the ``tags``
+     space (musicnn's 50 tags, centred on a typical track);
+   * each artist to sound like becomes its tracks' centroid in its best audio space.
+3. One query per vector, each under the filters the interpretation implies (applied in the
+   engine), fused by reciprocal rank when there are several; ``target_*`` preferences boost
+   scores; at most a few tracks per artist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from encore.errors import NotFound
+from encore.storage.base import Filter, FusedQuery, MatchAny, MatchValue, QuerySpec
+from encore.world import PAYLOAD_FIELDS, World, artist_key, diverse, genre_key, to_filter, to_public
+from schemas.api import Filters, TrackPublic
+from schemas.search import Interpretation, SearchResult
+
+if TYPE_CHECKING:
+    from encore.query import QueryParams, QueryVocabulary
+    from encore.text_tags import TagMapper
+
+
+@dataclass(frozen=True, slots=True)
+class SearchParams:
+    """How a search weighs what it understood."""
+
+    free_text_weight: float = 0.6
+    """Weight of the tags the free text maps to, against 1.0 for tags the parser understood."""
+    genre_tag_weight: float = 0.8
+    """Weight of a named genre's own tag profile (``genres.json``) when nothing else describes the sound."""
+    per_artist: int = 2
+    overfetch: int = 4
+    vocabulary_artists: int = 1_000_000
+    """Most artists read into the vocabulary (by track count)."""
+
+
+class Searcher:
+    """Search a :class:`~encore.world.World` in natural language."""
+
+    def __init__(
+        self,
+        world: World,
+        *,
+        mapper: TagMapper | None,
+        params: SearchParams | None = None,
+        query_params: QueryParams | None = None,
+    ) -> None:
+        self.world = world
+        self.mapper = mapper
+        self.params = params or SearchParams()
+        self.query_params = query_params
+        self._vocabulary: QueryVocabulary | None = None
+        self._vocabulary_key: object = None
+
+    def vocabulary(self) -> QueryVocabulary:
+        """The query vocabulary of the collection as it is now (rebuilt when the collection changed)."""
+        from encore.query import load_vocabulary
+
+        key = self.world.count()
+        if self._vocabulary is None or key != self._vocabulary_key:
+            store, name = self.world.store, self.world.name
+            artists = [a for a, _ in store.facet(name, "artist", limit=self.params.vocabulary_artists)]
+            genres = [g for g, _ in store.facet(name, "genre", limit=1000)]
+            self._vocabulary = load_vocabulary(artists=artists, genres=genres, tag_names=self.world.tag_space.names)
+            self._vocabulary_key = key
+        return self._vocabulary
+
+    def interpret(self, text: str) -> Interpretation:
+        from encore.query import interpret
+
+        return interpret(text, vocabulary=self.vocabulary(), params=self.query_params)
+
+    def search(self, text: str, *, limit: int = 20, filters: Filters | None = None) -> SearchResult:
+        interp = self.interpret(text)
+        return SearchResult(interpretation=interp, results=self.run(interp, limit=limit, filters=filters))
+
+    def run(self, interp: Interpretation, *, limit: int, filters: Filters | None = None) -> list[TrackPublic]:
+        """The tracks an interpretation asks for (``filters`` given explicitly win over the query's)."""
+        flt = self._filter(interp, filters)
+        prefer = interp.preferences()
+        targets = self.world.targets_for(prefer)
+        depth = limit * self.params.overfetch
+        queries: list[QuerySpec] = []
+        for artist in interp.artists_like:
+            try:
+                space, centre, _ = self.world.centroid(Filter(must=(MatchValue("artist_key", artist_key(artist)),)))
+            except NotFound:
+                interp.explanations.append(f"like {artist}: no tracks by {artist} with an audio embedding, ignored")
+                continue
+            queries.append(self._spec(space, centre, depth, flt, targets))
+        weights = self._tag_weights(interp)
+        if weights:
+            queries.append(self._spec("tags", self.world.tag_space.profile(weights), depth, flt, targets))
+        store, name = self.world.store, self.world.name
+        if not queries:
+            interp.explanations.append("no sound described: tracks matching the filters, in no particular order")
+            records, _ = store.scroll(name, filter=flt, limit=limit, with_payload=list(PAYLOAD_FIELDS))
+            return [to_public(r.payload or {}) for r in records]
+        if len(queries) == 1:
+            hits = store.query(name, queries[0])
+        else:
+            hits = store.query_fused(name, FusedQuery(queries=tuple(queries), limit=depth,
+                                                      with_payload=list(PAYLOAD_FIELDS)))
+        pool = [to_public(h.payload or {}, score=h.score) for h in hits]
+        return diverse(pool, per_artist=self.params.per_artist, limit=limit, top_up=True)
+
+    def _spec(self, using: str, vector: np.ndarray, limit: int, flt: Filter | None, targets) -> QuerySpec:
+        v = np.asarray(vector, dtype=np.float64)
+        v = v / (np.linalg.norm(v) or 1.0)
+        return QuerySpec(using=using, vector=v.tolist(), limit=limit, filter=flt,
+                         with_payload=list(PAYLOAD_FIELDS), targets=targets, hnsw_ef=self.world.params.hnsw_ef)
+
+    def _tag_weights(self, interp: Interpretation) -> dict[str, float]:
+        weights = dict(interp.tags)
+        if interp.free_text and self.mapper is not None:
+            mapped = self.mapper.map(interp.free_text)
+            for tag, w in mapped.items():
+                weights[tag] = weights.get(tag, 0.0) + self.params.free_text_weight * w
+            if mapped:
+                top = ", ".join(list(mapped)[:4])
+                interp.explanations.append(f'"{interp.free_text}" → sounds tagged {top}')
+        if not any(w > 0 for w in weights.values()) and interp.genres:
+            from indexers.sample import load_genres
+
+            profiles = {g.name: g for g in load_genres().genres}
+            for genre in interp.genres:
+                profile = profiles.get(genre_key(genre))
+                if profile is None:
+                    continue
+                for tag, p in profile.tags.items():
+                    weights[tag] = weights.get(tag, 0.0) + self.params.genre_tag_weight * p
+        known = {n.casefold(): n for n in self.world.tag_space.names}
+        return {known[t.casefold()]: w for t, w in weights.items() if t.casefold() in known and w != 0}
+
+    def _filter(self, interp: Interpretation, given: Filters | None) -> Filter | None:
+        base = to_filter(interp.filters(base=given))
+        must = list(base.must) if base else []
+        must_not = list(base.must_not) if base else []
+        if len(interp.genres) > 1 and not (given and given.genre):
+            must.append(MatchAny("genre", tuple(genre_key(g) for g in interp.genres)))
+        if len(interp.artists_by) > 1 and not (given and given.artist):
+            must.append(MatchAny("artist_key", tuple(artist_key(a) for a in interp.artists_by)))
+        # "like X" asks for others that sound like X; Filters holds one exclusion, the rest go here.
+        excluded = [*interp.artists_like, *(interp.artists_not if len(interp.artists_not) > 1 else [])]
+        if excluded:
+            must_not.append(MatchAny("artist_key", tuple(artist_key(a) for a in excluded)))
+        if interp.excluded_genres:
+            must_not.append(MatchAny("genre", tuple(genre_key(g) for g in interp.excluded_genres)))
+        if not must and not must_not:
+            return None
+        return Filter(must=tuple(must), must_not=tuple(must_not))
+

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
         default=100, ge=0,
         description="Most artists (by track count) in the voice recognizer's language model; more names, "
                     "more confusions with the query words (bench/voice.py).")
+    clap_weights: Path | None = Field(
+        default=None, description="A local CLAP checkpoint (Hugging Face format): adds a clap space to the world "
+                                  "tier, used for similarity and, through CLAP's text tower, for text search.")
+    clap_dim: int = Field(default=512, ge=1, description="Projection size of the CLAP checkpoint.")
     world_quantization: Literal["int8"] | None = Field(
         default=None, description="Scalar quantization of the world vectors (int8: 4x less RAM for search).")
     world_shards: int | None = Field(default=None, ge=1, description="Shards of the world collection (cluster).")

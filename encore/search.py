@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -56,9 +58,12 @@ class Searcher:
         mapper: TagMapper | None,
         params: SearchParams | None = None,
         query_params: QueryParams | None = None,
+        text_tower: Callable[[list[str]], np.ndarray] | None = None,
     ) -> None:
         self.world = world
         self.mapper = mapper
+        self.text_tower = text_tower
+        """Embeds text into the ``clap`` space (CLAP's text tower), when CLAP is configured."""
         self.params = params or SearchParams()
         self.query_params = query_params
         self._vocabulary: QueryVocabulary | None = None
@@ -100,6 +105,10 @@ class Searcher:
                 interp.explanations.append(f"like {artist}: no tracks by {artist} with an audio embedding, ignored")
                 continue
             queries.append(self._spec(space, centre, depth, flt, targets))
+        described = self._described_text(interp)
+        if self.text_tower is not None and described and "clap" in self.world.spaces:
+            queries.append(self._spec("clap", self.text_tower([described])[0], depth, flt, targets))
+            interp.explanations.append(f'"{described}" → CLAP text embedding, searched in the clap space')
         weights = self._tag_weights(interp)
         if weights:
             queries.append(self._spec("tags", self.world.tag_space.profile(weights), depth, flt, targets))
@@ -115,6 +124,16 @@ class Searcher:
                                                       with_payload=list(PAYLOAD_FIELDS)))
         pool = [to_public(h.payload or {}, score=h.score) for h in hits]
         return diverse(pool, per_artist=self.params.per_artist, limit=limit, top_up=True)
+
+    @staticmethod
+    def _described_text(interp: Interpretation) -> str:
+        """The words that describe the sound (artist names out: CLAP reads "punk" in "Daft Punk" too)."""
+        text = interp.text
+        for name in (*interp.artists_like, *interp.artists_by, *interp.artists_not):
+            text = re.sub(re.escape(name), " ", text, flags=re.IGNORECASE)
+        text = re.sub(r"\b(like|by|not|but|without|except|no)\b(\s+\b(like|by|not|but|without|except|no)\b)*\s*$",
+                      " ", " ".join(text.split()), flags=re.IGNORECASE)
+        return " ".join(text.split())
 
     def _spec(self, using: str, vector: np.ndarray, limit: int, flt: Filter | None, targets) -> QuerySpec:
         v = np.asarray(vector, dtype=np.float64)

@@ -35,6 +35,7 @@ from schemas.api import (
 )
 
 if TYPE_CHECKING:
+    from encore.encoders.clap import ClapEncoder
     from encore.encoders.musicnn import MusicnnEncoder
     from encore.search import Searcher
     from encore.speech import SpeechDomain, SpeechRecognizer
@@ -58,6 +59,15 @@ def build_encoder(settings: Settings) -> MusicnnEncoder:
                           params=MusicnnParams(max_patches=settings.musicnn_max_patches))
 
 
+def build_clap(settings: Settings) -> ClapEncoder | None:
+    """The CLAP encoder when ``clap_weights`` is configured (an optional extra: torch, transformers)."""
+    if settings.clap_weights is None:
+        return None
+    from encore.encoders.clap import ClapEncoder
+
+    return ClapEncoder(settings.clap_weights, dim=settings.clap_dim)
+
+
 class Encore:
     """The catalog and world tiers over one vector store, and the audio encoder they share."""
 
@@ -67,11 +77,15 @@ class Encore:
         self.catalog = Catalog(store, prefix=settings.collection_prefix).open()
         self.encoder = encoder or build_encoder(settings)
         self.tag_head = self.encoder.tag_head()
+        self.clap = build_clap(settings)
         desc = self.encoder.description
+        vectors = {desc.name: desc.dim, "tags": len(self.tag_head.names), "msd_timbre": MSD_TIMBRE_DIM}
+        if self.clap is not None:
+            vectors["clap"] = self.clap.description.dim
         self.world = World(
             store,
             prefix=settings.collection_prefix,
-            vectors={desc.name: desc.dim, "tags": len(self.tag_head.names), "msd_timbre": MSD_TIMBRE_DIM},
+            vectors=vectors,
             tag_space=TagSpace(self.tag_head.names, self.tag_head.reference()),
             encoder=desc.name,
             quantization=settings.world_quantization,
@@ -92,6 +106,8 @@ class Encore:
         """Load the models now (the server does this at start-up, not on the first request)."""
         self.encoder.load()
         self.searcher.mapper.encoder.load()  # type: ignore[union-attr]
+        if self.clap is not None:
+            self.clap.load()
 
     @cached_property
     def searcher(self) -> Searcher:
@@ -102,7 +118,8 @@ class Encore:
 
         options = {"path": self.settings.text_encoder_path} if self.settings.text_encoder != "wordllama" else {}
         text = get_text_encoder(self.settings.text_encoder, **options)
-        return Searcher(self.world, mapper=TagMapper(text, self.tag_head.names))
+        return Searcher(self.world, mapper=TagMapper(text, self.tag_head.names),
+                        text_tower=self.clap.embed_text if self.clap is not None else None)
 
     def search(self, text: str, *, limit: int = 20, filters: Filters | None = None) -> SearchResult:
         """Tracks for a natural-language query, with how it was understood."""
@@ -243,6 +260,8 @@ class Encore:
         vectors = {enc.name: emb.vector}
         if emb.tags is not None:
             vectors["tags"] = self.world.tag_space.vector(emb.tags)
+        if self.clap is not None:
+            vectors["clap"] = self.clap.embed(y, sr=enc.sample_rate).vector
         self.world.upsert([WorldTrack(
             track_id=track_id, source="audio", title=info.title, artist=info.artist, album=info.album,
             year=info.year, genre=info.genre, tempo=d.tempo, energy=d.energy, danceability=d.danceability,

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from encore.errors import NotFound
-from encore.matching import Alignment, MatchParams, align, confidence, envelope_correlation
+from encore.matching import Evidence, MatchParams, align_peaks, decide, envelope_match
 from encore.storage.base import Filter, MatchValue, Point, QuerySpec, SparseVector, VectorStore
 from indexers.fingerprint import (
     HASH_SPACE,
+    Analysis,
     FingerprintParams,
     Landmarks,
     analyze_catalog,
@@ -72,6 +73,8 @@ class CatalogMatch:
     speed: float
     aligned: int
     envelope_r: float
+    envelope_detail: float
+    """Envelope detail correlation on the clip's worse half (:class:`encore.matching.EnvelopeMatch`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,12 +226,15 @@ class Catalog:
         """The catalog track a validated clip at ``self.sr`` comes from, or None when unsure.
 
         Speed hypotheses are tried in stages (1.0 first, then the others only when no match).
-        Qdrant proposes candidate segments; each candidate track is aligned under each
-        hypothesis, and the best alignment must pass both the landmark test (aligned count and
-        coverage) and the envelope test (:mod:`encore.matching`).
+        Qdrant proposes candidate segments; each candidate track is aligned under each speed,
+        its best offsets become hypotheses, and a hypothesis must pass the joint landmark and
+        envelope test of :func:`encore.matching.decide`.
         """
+        return self.identify_analysis(analyze_query(y, params=self.params))
+
+    def identify_analysis(self, query: Analysis) -> CatalogMatch | None:
+        """:meth:`identify` for a clip already analysed (:func:`~indexers.fingerprint.analyze_query`)."""
         mp = self.match
-        query = analyze_query(y, params=self.params)
         regions: dict[str, _Region] = {}
         for stage in mp.speed_stages():
             queries = {s: landmarks(query.peaks, params=self.params, fan_out=self.params.query_fan_out, speed=s)
@@ -247,21 +253,22 @@ class Catalog:
                 score[tid] = max(score[tid], hit.score)
             tracks = sorted(score, key=score.__getitem__, reverse=True)[: mp.max_tracks]
             self._load_regions(tracks, segs, regions)
-            best: tuple[float, Alignment, str] | None = None
+            evidence: list[Evidence] = []
             for tid in tracks:
                 region = regions.get(tid)
                 if region is None:
                     continue
-                al = max((align(region.landmarks, q, window=mp.window, speed=s) for s, q in queries.items()),
-                         key=lambda a: a.aligned)
-                if al.aligned < mp.min_aligned or al.coverage < mp.min_coverage:
-                    continue
-                r = envelope_correlation(query.envelope, region.envelope, ref_start=region.start,
+                hyps = [al for s, q in queries.items()
+                        for al in align_peaks(region.landmarks, q, window=mp.window, speed=s, peaks=mp.offset_peaks)
+                        if al.aligned >= mp.min_aligned and al.coverage >= mp.min_coverage]
+                hyps.sort(key=lambda a: a.aligned, reverse=True)
+                for al in hyps[: mp.hypotheses]:
+                    env = envelope_match(query.envelope, region.envelope, ref_start=region.start,
                                          offset_frames=al.offset_frames, speed=al.speed)
-                if r >= mp.min_envelope and (best is None or r > best[0]):
-                    best = (r, al, tid)
-            if best is not None:
-                return self._match(best[1], regions[best[2]].meta, best[0])
+                    evidence.append(Evidence(tid, al, env))
+            picked = decide(evidence, params=mp)
+            if picked is not None:
+                return self._match(picked[0], regions[picked[0].track].meta, picked[1])
         return None
 
     def _load_regions(self, tracks: Sequence[str], segs: dict[str, set[int]], regions: dict[str, _Region]) -> None:
@@ -284,7 +291,9 @@ class Catalog:
             if head is None:  # incomplete track (interrupted add): not identifiable
                 continue
             parts = [_unpack(p["lm"], int(p["start_frame"])) for p in payloads]
-            ref = Landmarks(np.concatenate([p.hashes for p in parts]), np.concatenate([p.frames for p in parts]))
+            hashes, frames = np.concatenate([p.hashes for p in parts]), np.concatenate([p.frames for p in parts])
+            order = np.argsort(hashes, kind="stable")  # sorted once here, not per speed hypothesis in align()
+            ref = Landmarks(hashes[order], frames[order])
             # Envelope of the region; frames of segments not fetched stay NaN.
             seg_len, bands = self.match.segment_frames, self.params.env_bands
             ks = sorted(int(p["segment"]) for p in payloads)
@@ -296,17 +305,19 @@ class Catalog:
                 env[at : at + rows.shape[0]] = rows
             regions[tid] = _Region(ref, env, start, {k: head.get(k) for k in _META_KEYS})
 
-    def _match(self, al: Alignment, meta: dict, r: float) -> CatalogMatch:
+    def _match(self, ev: Evidence, meta: dict, conf: float) -> CatalogMatch:
+        al = ev.alignment
         return CatalogMatch(
             track_id=str(meta["track_id"]),
             title=meta.get("title"),
             artist=meta.get("artist"),
             album=meta.get("album"),
-            confidence=round(confidence(r, params=self.match), 6),
+            confidence=round(conf, 6),
             offset_s=round(max(0.0, al.offset_frames) * self.params.frame_seconds, 3),
             speed=round(al.speed, 4),
             aligned=al.aligned,
-            envelope_r=round(r, 4),
+            envelope_r=round(ev.envelope.r, 4),
+            envelope_detail=round(ev.envelope.halves, 4),
         )
 
 

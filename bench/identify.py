@@ -15,9 +15,20 @@ Method
    ``encore.augment.DEGRADATIONS`` applied to the *same* excerpt (paired comparison). Only
    ``enc.identify_audio(clip)`` is timed. A query is correct when ``match.track_id`` is the
    track's id, or (reported as "alias") the id of a track the manifest links to it as sharing
-   audio (``shares_audio_with``: reused loops or passages, see ``music.overlaps``). The same
-   cells are run on held-out tracks, where any match is a false match, except one to an
-   indexed track that shares audio with the held-out track (reported, not counted).
+   audio (``shares_audio_with``: reused loops or passages of 15 s or more, see
+   ``music.overlaps``). The same cells are run on held-out tracks, where any match is a false
+   match, except one to an indexed track that shares audio with the held-out track (reported
+   as a shared-audio match, not counted).
+   Composers also reuse stingers and loops shorter than the manifest's 15 s. So every answer
+   that would count as wrong or false is checked at the clip itself: the clean excerpt is
+   compared with the matched track's audio at the reported offset and speed
+   (``music.clip_audio_match``: waveform alignment, then correlation of spectrogram detail).
+   At ``music.SAME_AUDIO_DETAIL`` (0.8) or more the matched audio *is* the clip's audio: the
+   answer is reported as shared audio (alias / shared-audio match, ``verified_shared`` in the
+   failures list), not as wrong. Below it (different recordings of one melody, pieces built on
+   one loop library: 0.2-0.65) it stays wrong or false, with the check's figures recorded.
+   Confidence calibration: every match is binned by its reported confidence, with how many
+   were wrong (``calibration`` in the JSON).
 4. ``--scale N`` grows the catalog to N tracks with distractors made from the real indexed
    tracks: each copy is played 4-8% faster or slower (pitch and tempo, like a turntable),
    cut into 2-6 s segments, each segment time-reversed and the segments shuffled. Reversed
@@ -259,6 +270,7 @@ def run(args: argparse.Namespace) -> dict:
             if len(set(ids)) != len(ids):
                 print("warning: two indexed files were stored as one track", file=sys.stderr)
             catalog_id = {t["id"]: cid for t, cid in zip(indexed, ids, strict=True)}
+            by_id = {t["id"]: t for t in indexed + held_out}
             manifest_id = {cid: mid for mid, cid in catalog_id.items()}
             # catalog ids of the indexed tracks that share audio with each track (music.overlaps)
             shares = {t["id"]: {catalog_id[o] for o in t.get("shares_audio_with", []) if o in catalog_id}
@@ -289,6 +301,15 @@ def run(args: argparse.Namespace) -> dict:
             groups: dict[tuple[str, int], list[Query]] = defaultdict(list)
             for qu in queries:
                 groups[(qu.kind, qu.track)].append(qu)
+            calibration: list[tuple[float, str]] = []
+            audio_cache: dict[str, np.ndarray] = {}
+
+            def track_audio(manifest_track_id: str) -> np.ndarray:
+                """Decoded audio of a manifest track (the few matched by wrong answers; cached)."""
+                if manifest_track_id not in audio_cache:
+                    audio_cache[manifest_track_id] = load_audio(by_id[manifest_track_id]["path"], sr=sr)[0]
+                return audio_cache[manifest_track_id]
+
             bar = tqdm(total=len(queries) * len(degradations), desc="identify", file=sys.stderr)
             for (kind, ti), group in sorted(groups.items()):
                 track = (indexed if kind == "indexed" else held_out)[ti]
@@ -311,6 +332,25 @@ def run(args: argparse.Namespace) -> dict:
                             error = None
                         ms = (time.perf_counter() - start) * 1e3
                         bar.update()
+                        verdict, check, got = None, None, {"got": None}
+                        if match is not None:
+                            got = {"got": manifest_id.get(match.track_id), "confidence": match.confidence,
+                                   "got_offset_s": match.offset_s, "got_speed": match.speed,
+                                   "aligned": match.aligned_hashes}
+                            if kind == "indexed" and match.track_id == ids[ti]:
+                                verdict = "correct"
+                            elif match.track_id in shares[track["id"]]:
+                                verdict = "shared"
+                            else:  # would count as wrong or false: is the matched audio the clip's own?
+                                verdict = "other"
+                                if match.track_id in manifest_id:  # not a --scale distractor
+                                    check = music.clip_audio_match(
+                                        base, track_audio(manifest_id[match.track_id]), sr=sr,
+                                        offset_s=match.offset_s, speed=match.speed)
+                                    got["audio_check"] = check
+                                    if check["detail"] >= music.SAME_AUDIO_DETAIL:
+                                        verdict = "verified_shared"
+                            calibration.append((match.confidence, verdict))
                         if kind == "indexed":
                             cell.n += 1
                             cell.latencies_ms.append(ms)
@@ -319,31 +359,34 @@ def run(args: argparse.Namespace) -> dict:
                                 cell.errors += 1
                             elif match is None:
                                 cell.missed += 1
-                            elif match.track_id == ids[ti]:
+                            elif verdict == "correct":
                                 cell.correct += 1
                                 cell.confidences_correct.append(match.confidence)
                                 continue
-                            elif match.track_id in shares[track["id"]]:
+                            elif verdict in ("shared", "verified_shared"):
                                 cell.alias += 1
-                                continue
+                                if verdict == "shared":
+                                    continue
                             else:
                                 cell.wrong += 1
-                            failures.append({"kind": "miss" if match is None else "wrong", "degradation": name,
-                                             "length": qu.length, "track": track["id"], "offset_s": round(offset, 3),
-                                             "got": None if match is None else manifest_id.get(match.track_id),
-                                             "confidence": None if match is None else match.confidence,
-                                             "error": error})
+                            failures.append({"kind": "miss" if match is None else
+                                             ("verified_shared" if verdict == "verified_shared" else "wrong"),
+                                             "degradation": name, "length": qu.length, "track": track["id"],
+                                             "offset_s": round(offset, 3), **got, "error": error})
                         else:
                             cell.held_out += 1
-                            if match is not None and match.track_id in shares[track["id"]]:
+                            if match is None:
+                                continue
+                            if verdict in ("shared", "verified_shared"):
                                 cell.shared_matches += 1
-                            elif match is not None:
+                                if verdict == "shared":
+                                    continue
+                            else:
                                 cell.false_matches += 1
                                 cell.confidences_false.append(match.confidence)
-                                failures.append({"kind": "false_match", "degradation": name, "length": qu.length,
-                                                 "track": track["id"], "offset_s": round(offset, 3),
-                                                 "got": manifest_id.get(match.track_id),
-                                                 "confidence": match.confidence})
+                            failures.append({"kind": "verified_shared" if verdict == "verified_shared" else "false_match",
+                                             "degradation": name, "length": qu.length, "track": track["id"],
+                                             "offset_s": round(offset, 3), **got})
             bar.close()
         finally:
             enc.close()
@@ -362,12 +405,31 @@ def run(args: argparse.Namespace) -> dict:
         "peak_rss_mb": round(_rss_mb(), 1),
     }
     report["failures"] = failures
+    report["calibration"] = _calibration(calibration)
     report["targets"] = []
     for target in TARGETS:
         value, ok = target.check(report)
         report["targets"].append({"target": target.name, "metric": target.metric, "value": value,
                                   "status": "n/a" if ok is None else ("PASS" if ok else "FAIL")})
     return report
+
+
+#: Confidence bins of the calibration table (lower edges).
+CALIBRATION_BINS = (0.0, 0.5, 0.9, 0.95, 0.99, 0.999, 0.9999)
+
+
+def _calibration(matches: list[tuple[float, str]]) -> list[dict]:
+    """Matches binned by reported confidence: how many, and how many were another track's
+    (``wrong``: an indexed clip answered with another track, or a held-out clip matched)."""
+    out = []
+    for i, lo in enumerate(CALIBRATION_BINS):
+        hi = CALIBRATION_BINS[i + 1] if i + 1 < len(CALIBRATION_BINS) else 1.0 + 1e-9
+        sel = [v for c, v in matches if lo <= c < hi]
+        if sel:
+            out.append({"confidence": f"[{lo:g}, {min(hi, 1.0):g}{')' if hi <= 1.0 else ']'}", "matches": len(sel),
+                        "wrong": sum(v == "other" for v in sel), "shared_audio": sum(v != "correct" and v != "other"
+                                                                                    for v in sel)})
+    return out
 
 
 def _add_scale_copies(enc, indexed: list[dict], *, target: int, sr: int, seed: int, max_seconds: float | None,
@@ -433,7 +495,13 @@ def markdown(report: dict) -> str:
               f"{tot['alias']} of them matched a track sharing the clip's audio), "
               f"{tot['false_matches']} false matches in {tot['held_out_queries']} held-out queries "
               f"(plus {tot['shared_audio_matches']} matches to an indexed track sharing audio with the held-out one, "
-              f"not counted), {tot['errors']} errors; peak RSS {tot['peak_rss_mb']:.0f} MB.", "", "Targets:", ""]
+              f"not counted), {tot['errors']} errors; peak RSS {tot['peak_rss_mb']:.0f} MB."]
+    if report.get("calibration"):
+        lines += ["", "Matches by reported confidence (wrong: another track's; shared: another track with the "
+                  "clip's audio):", "", "| confidence | matches | wrong | shared |", "|---|---:|---:|---:|"]
+        lines += [f"| {b['confidence']} | {b['matches']} | {b['wrong']} | {b['shared_audio']} |"
+                  for b in report["calibration"]]
+    lines += ["", "Targets:", ""]
     for t in report["targets"]:
         value = t["value"]
         shown = "-" if value is None else (f"{100 * value:.1f}%" if t["metric"] == "accuracy" else f"{value:g}")

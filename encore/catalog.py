@@ -17,13 +17,13 @@ import base64
 import hashlib
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from encore.errors import NotFound
-from encore.matching import Evidence, MatchParams, align_peaks, decide, envelope_match
+from encore.matching import EmbeddingMatchParams, Evidence, MatchParams, align_peaks, decide, envelope_match
 from encore.storage.base import Filter, MatchValue, Point, QuerySpec, SparseVector, VectorStore
 from indexers.fingerprint import (
     HASH_SPACE,
@@ -75,6 +75,8 @@ class CatalogMatch:
     envelope_r: float
     envelope_detail: float
     """Envelope detail correlation on the clip's worse half (:class:`encore.matching.EnvelopeMatch`)."""
+    decided_by: str = "landmarks"
+    """Which signal matched: ``landmarks`` (offset-verified) or ``embedding`` (the strict second signal)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,14 +141,18 @@ class Catalog:
         prefix: str,
         params: FingerprintParams | None = None,
         match: MatchParams | None = None,
+        embedding: tuple[str, int] | None = None,
+        embedding_match: EmbeddingMatchParams | None = None,
     ) -> None:
         self.store = store
         self.params = params or FingerprintParams()
         self.match = match or MatchParams()
+        self.embedding_match = embedding_match or EmbeddingMatchParams()
         self.spec: CollectionSpec = catalog_collection(
             prefix=prefix,
             fingerprint_params={**self.params.to_dict(), "segment_frames": self.match.segment_frames},
             hash_space=HASH_SPACE,
+            embedding=embedding,
         )
         self.collection = self.spec.name
 
@@ -160,8 +166,26 @@ class Catalog:
 
     # --- writing ------------------------------------------------------------------------
 
-    def add(self, y: np.ndarray, *, meta: TrackMeta) -> AddOutcome:
-        """Fingerprint validated mono audio at ``self.sr`` and store it (idempotent by content)."""
+    @property
+    def has_embeddings(self) -> bool:
+        return "embedding" in self.spec.dense
+
+    @property
+    def segment_seconds(self) -> float:
+        return self.match.segment_frames * self.params.frame_seconds
+
+    def add(
+        self,
+        y: np.ndarray,
+        *,
+        meta: TrackMeta,
+        embed_segments: Callable[[list[tuple[float, float]]], np.ndarray] | None = None,
+    ) -> AddOutcome:
+        """Fingerprint validated mono audio at ``self.sr`` and store it (idempotent by content).
+
+        ``embed_segments`` (needed when the catalog stores embeddings) gets the segments' (start,
+        end) times in seconds and returns one embedding per segment [shape=(n_segments, dim)].
+        """
         track_id = content_id(y)
         duration = round(y.size / self.sr, 3)
         existing = self.store.retrieve(self.collection, [segment_id(track_id, 0)], with_payload=list(_META_KEYS))
@@ -179,13 +203,23 @@ class Catalog:
             "track_id": track_id, "title": meta.title, "artist": meta.artist, "album": meta.album,
             "duration_s": duration, "segments": n_segments,
         }
+        vectors: np.ndarray | None = None
+        if self.has_embeddings:
+            if embed_segments is None:
+                raise ValueError("this catalog stores segment embeddings: pass embed_segments")
+            bounds = [(k * self.segment_seconds, min(duration, (k + 1) * self.segment_seconds))
+                      for k in range(n_segments)]
+            vectors = np.asarray(embed_segments(bounds), dtype=np.float32)
         points = []
         for k in range(n_segments):
             sel = seg_of == k
             part = Landmarks(lm.hashes[sel], lm.frames[sel])
+            named: dict = {"landmarks": _sparse(part.hashes)}
+            if vectors is not None:
+                named["embedding"] = vectors[k].tolist()
             points.append(Point(
                 id=segment_id(track_id, k),
-                vectors={"landmarks": _sparse(part.hashes)},
+                vectors=named,
                 payload={**meta_payload, "segment": k, "start_frame": k * seg_len, "lm": _pack(part, k * seg_len),
                          "env": _pack_env(env[k * seg_len : (k + 1) * seg_len])},
             ))
@@ -270,6 +304,33 @@ class Catalog:
             if picked is not None:
                 return self._match(picked[0], regions[picked[0].track].meta, picked[1])
         return None
+
+    def identify_embedding(self, vector: np.ndarray) -> CatalogMatch | None:
+        """The second signal: the segment nearest a clip's embedding, when it is unmistakable.
+
+        A match needs cosine >= ``threshold`` and a lead of ``margin`` over every other track's
+        best segment (:class:`encore.matching.EmbeddingMatchParams`); ``offset_s`` is then only the
+        segment's start (to within a segment length), and ``confidence`` the cosine.
+        """
+        if not self.has_embeddings:
+            return None
+        ep = self.embedding_match
+        v = np.asarray(vector, dtype=np.float64)
+        hits = self.store.query(self.collection, QuerySpec(
+            using="embedding", vector=(v / (np.linalg.norm(v) or 1.0)).tolist(), limit=ep.candidates,
+            with_payload=list(_META_KEYS) + ["segment", "start_frame"]))
+        if not hits or hits[0].score < ep.threshold:
+            return None
+        best = hits[0].payload or {}
+        rival = max((h.score for h in hits if (h.payload or {}).get("track_id") != best.get("track_id")), default=0.0)
+        if hits[0].score - rival < ep.margin:
+            return None
+        return CatalogMatch(
+            track_id=str(best["track_id"]), title=best.get("title"), artist=best.get("artist"),
+            album=best.get("album"), confidence=round(float(hits[0].score), 6),
+            offset_s=round(float(best.get("start_frame", 0)) * self.params.frame_seconds, 3), speed=1.0,
+            aligned=0, envelope_r=0.0, envelope_detail=0.0, decided_by="embedding",
+        )
 
     def _load_regions(self, tracks: Sequence[str], segs: dict[str, set[int]], regions: dict[str, _Region]) -> None:
         """Fetch the candidate segments (and their neighbours, for clips straddling a boundary)."""

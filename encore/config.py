@@ -39,6 +39,8 @@ class Settings(BaseSettings):
         default=100, ge=0,
         description="Most artists (by track count) in the voice recognizer's language model; more names, "
                     "more confusions with the query words (bench/voice.py).")
+    catalog_embeddings: bool = Field(
+        default=True, description="Store a musicnn embedding per catalog segment: the second identify signal.")
     clap_weights: Path | None = Field(
         default=None, description="A local CLAP checkpoint (Hugging Face format): adds a clap space to the world "
                                   "tier, used for similarity and, through CLAP's text tower, for text search.")

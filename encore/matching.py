@@ -34,6 +34,18 @@ _PITCH_SHIFT = 13
 
 
 @dataclass(frozen=True, slots=True)
+class EmbeddingMatchParams:
+    """The catalog's second signal: a clip the landmarks leave unknown matches the segment whose
+    embedding it is nearest, only when the cosine clears ``threshold`` and beats every other
+    track's best segment by ``margin``. Both are set from ``bench/catalog_embedding.py`` so that
+    no held-out clip clears them: this signal may miss, it must not be wrong."""
+
+    threshold: float = 0.985
+    margin: float = 0.01
+    candidates: int = 20
+
+
+@dataclass(frozen=True, slots=True)
 class MatchParams:
     """How strict identification is, and how much work it does per clip."""
 

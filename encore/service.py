@@ -74,8 +74,10 @@ class Encore:
     def __init__(self, store: VectorStore, settings: Settings, *, encoder: MusicnnEncoder | None = None) -> None:
         self.store = store
         self.settings = settings
-        self.catalog = Catalog(store, prefix=settings.collection_prefix).open()
         self.encoder = encoder or build_encoder(settings)
+        desc = self.encoder.description
+        self.catalog = Catalog(store, prefix=settings.collection_prefix,
+                               embedding=(desc.name, desc.dim) if settings.catalog_embeddings else None).open()
         self.tag_head = self.encoder.tag_head()
         self.clap = build_clap(settings)
         desc = self.encoder.description
@@ -180,16 +182,32 @@ class Encore:
 
     # --- catalog ----------------------------------------------------------------------
 
-    def add_catalog_audio(self, y: np.ndarray, *, meta: TrackMeta) -> TrackCreated:
-        y = validate(y, sr=self.sr, min_seconds=MIN_CLIP_SECONDS, name=meta.title)
-        out = self.catalog.add(y, meta=meta)
+    def add_catalog_audio(self, y: np.ndarray, *, meta: TrackMeta, sr: int | None = None) -> TrackCreated:
+        """Fingerprint (and embed, per segment) audio sampled at ``sr`` (default :attr:`sr`)."""
+        sr = sr or self.sr
+        y = validate(y, sr=sr, min_seconds=MIN_CLIP_SECONDS, name=meta.title)
+        enc_sr = self.encoder.description.sample_rate
+
+        def embed_segments(bounds: list[tuple[float, float]]) -> np.ndarray:
+            # One 3 s patch at the middle of each segment: the embedding a clip of it comes nearest.
+            y16 = resample(y, orig_sr=sr, target_sr=enc_sr)
+            patch = 3 * enc_sr
+            patches = []
+            for start, end in bounds:
+                mid = int((start + end) / 2 * enc_sr)
+                lo = max(0, min(mid - patch // 2, y16.size - patch))
+                patches.append(y16[lo : lo + patch])
+            return np.stack([e.vector for e in self.encoder.embed_batch(patches, sr=enc_sr)])
+
+        out = self.catalog.add(resample(y, orig_sr=sr, target_sr=self.sr), meta=meta, embed_segments=embed_segments)
         return TrackCreated(track_id=out.track_id, status="added" if out.added else "exists",
                             title=out.title, artist=out.artist, album=out.album, duration_s=out.duration_s)
 
     def add_catalog_file(self, path: str | Path, *, meta: TrackMeta) -> TrackCreated:
-        y, _ = load_audio(path, sr=self.sr, min_seconds=MIN_CLIP_SECONDS,
-                          max_seconds=self.settings.max_audio_seconds)
-        return self.add_catalog_audio(y, meta=meta)
+        # Decoded once, at the rate the embeddings need when the catalog stores them.
+        sr = max(self.sr, self.encoder.description.sample_rate) if self.catalog.has_embeddings else self.sr
+        y, _ = load_audio(path, sr=sr, min_seconds=MIN_CLIP_SECONDS, max_seconds=self.settings.max_audio_seconds)
+        return self.add_catalog_audio(y, meta=meta, sr=sr)
 
     def remove_catalog_track(self, track_id: str) -> None:
         self.catalog.remove(track_id)
@@ -207,23 +225,33 @@ class Encore:
         y = validate(y, sr=sr, min_seconds=MIN_CLIP_SECONDS, name="clip")
         y = y[: int(self.settings.max_query_seconds * sr)]
         m = self.catalog.identify(resample(y, orig_sr=sr, target_sr=self.sr))
+        embedding: np.ndarray | None = None
+        if m is None and self.catalog.has_embeddings:  # the second, stricter signal
+            embedding = self._clip_embedding(y, sr=sr)
+            m = self.catalog.identify_embedding(embedding)
         match = None if m is None else MatchPublic(
             track_id=m.track_id, title=m.title, artist=m.artist, album=m.album, confidence=m.confidence,
-            offset_s=m.offset_s, speed=m.speed, aligned_hashes=m.aligned, decided_by="landmarks",
+            offset_s=m.offset_s, speed=m.speed, aligned_hashes=m.aligned,
+            decided_by="embedding" if m.decided_by == "embedding" else "landmarks",
         )
         near: list[TrackPublic] = []
         if similar and self.world.count() > 0:
-            near = self._similar_to_clip(y, sr=sr, match=match)
+            near = self._similar_to_clip(y, sr=sr, match=match, embedding=embedding)
         return IdentifyResult(match=match, similar=near, took_ms=round((time.perf_counter() - start) * 1e3, 2))
 
-    def _similar_to_clip(self, y: np.ndarray, *, sr: int, match: MatchPublic | None) -> list[TrackPublic]:
+    def _clip_embedding(self, y: np.ndarray, *, sr: int) -> np.ndarray:
+        enc_sr = self.encoder.description.sample_rate
+        return self.encoder.embed(resample(y, orig_sr=sr, target_sr=enc_sr), sr=enc_sr).vector
+
+    def _similar_to_clip(
+        self, y: np.ndarray, *, sr: int, match: MatchPublic | None, embedding: np.ndarray | None
+    ) -> list[TrackPublic]:
         limit = SIMILAR_WHEN_MATCHED if match is not None else SIMILAR_WHEN_UNKNOWN
         twin = self.world.find(title=match.title, artist=match.artist) if match is not None else None
         if twin is not None:  # the matched track is in the world tier too: its own neighbours, whole-track
             return self.world.similar_to_track(twin, limit=limit)
-        enc_sr = self.encoder.description.sample_rate
-        emb = self.encoder.embed(resample(y, orig_sr=sr, target_sr=enc_sr), sr=enc_sr)
-        hits = self.world.search(emb.vector, using=self.encoder.description.name, limit=limit + 1)
+        vector = embedding if embedding is not None else self._clip_embedding(y, sr=sr)
+        hits = self.world.search(vector, using=self.encoder.description.name, limit=limit + 1)
         if match is not None:  # the matched recording may be in the world tier too: not its own neighbour
             same = (match.title or "").casefold(), artist_key(match.artist or "")
             hits = [h for h in hits if ((h.title or "").casefold(), artist_key(h.artist or "")) != same]
@@ -232,7 +260,8 @@ class Encore:
     def identify_file(self, path: str | Path, *, similar: bool = True) -> IdentifyResult:
         start = time.perf_counter()
         # Decoded once, at the rate of whichever stage needs more; the catalog gets a resampled copy.
-        sr = max(self.sr, self.encoder.description.sample_rate) if similar else self.sr
+        needs_embedding = similar or self.catalog.has_embeddings
+        sr = max(self.sr, self.encoder.description.sample_rate) if needs_embedding else self.sr
         y, _ = load_audio(path, sr=sr, min_seconds=MIN_CLIP_SECONDS,
                           max_seconds=self.settings.max_audio_seconds,
                           truncate_to=self.settings.max_query_seconds)

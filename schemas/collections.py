@@ -81,10 +81,12 @@ class CollectionSpec:
         }
 
 
-CATALOG_SCHEMA_VERSION = 1
+CATALOG_SCHEMA_VERSION = 2
 
 
-def catalog_collection(*, prefix: str, fingerprint_params: dict[str, Any], hash_space: int) -> CollectionSpec:
+def catalog_collection(
+    *, prefix: str, fingerprint_params: dict[str, Any], hash_space: int, embedding: tuple[str, int] | None = None
+) -> CollectionSpec:
     """The catalog tier: one point per fixed-length segment of a catalog track.
 
     Vector ``landmarks`` is sparse, one dimension per landmark hash (< ``hash_space``), so
@@ -95,13 +97,16 @@ def catalog_collection(*, prefix: str, fingerprint_params: dict[str, Any], hash_
         name=f"{prefix}catalog",
         schema_version=CATALOG_SCHEMA_VERSION,
         sparse={"landmarks": SparseVectorSpec(idf=True)},
+        # The second signal: one audio embedding per segment, (encoder name, dimension).
+        dense={"embedding": DenseVectorSpec(dim=embedding[1], distance="cosine")} if embedding else {},
         payload_indexes={
             "track_id": "keyword",
             "segment": "integer",
             "artist": "keyword",
             "title": "keyword",
         },
-        params={"fingerprint": fingerprint_params, "hash_space": hash_space},
+        params={"fingerprint": fingerprint_params, "hash_space": hash_space,
+                "embedding": embedding[0] if embedding else None},
     )
 
 

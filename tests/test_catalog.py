@@ -184,3 +184,63 @@ def test_a_melody_shared_with_a_catalog_track_in_another_recording_is_unknown(tm
         m = enc.identify_audio(track[at : at + n].astype(np.float32)).match
         assert m is not None and m.track_id == out.track_id and abs(m.offset_s - 15.0) < 0.1
         assert m.confidence > 0.99
+
+
+# --- the second signal: segment embeddings ----------------------------------------------------
+
+
+def _embedding_catalog(tmp_path: Path):
+    from encore.catalog import Catalog
+    from encore.matching import EmbeddingMatchParams
+    from encore.storage.edge import EdgeStore
+
+    store = EdgeStore(tmp_path / "store")
+    catalog = Catalog(store, prefix="t_", embedding=("test", 8),
+                      embedding_match=EmbeddingMatchParams(threshold=0.98, margin=0.02)).open()
+    return store, catalog
+
+
+def test_segment_embeddings_are_stored_and_match_strictly(tmp_path: Path) -> None:
+
+
+    store, catalog = _embedding_catalog(tmp_path)
+    rng = np.random.default_rng(5)
+    table: dict[str, np.ndarray] = {}
+
+    def embed_for(name: str):
+        def embed(bounds):
+            vecs = rng.normal(size=(len(bounds), 8))
+            table[name] = vecs
+            return vecs
+        return embed
+
+    a = catalog.add(synth_track(401, seconds=35, sr=SR), meta=TrackMeta(title="A"), embed_segments=embed_for("A"))
+    b = catalog.add(synth_track(402, seconds=25, sr=SR), meta=TrackMeta(title="B"), embed_segments=embed_for("B"))
+
+    assert a.segments == len(table["A"]) == 4 and b.segments == len(table["B"])
+    near = table["A"][2] + rng.normal(scale=0.02, size=8)  # a clip of A's third segment, slightly off
+    m = catalog.identify_embedding(near)
+    assert m is not None and (m.track_id, m.decided_by) == (a.track_id, "embedding")
+    assert m.offset_s == pytest.approx(2 * catalog.segment_seconds, abs=0.01)
+    assert catalog.identify_embedding(rng.normal(size=8)) is None  # nothing close enough: unknown
+    between = table["A"][0] / np.linalg.norm(table["A"][0]) + table["B"][0] / np.linalg.norm(table["B"][0])
+    assert catalog.identify_embedding(between) is None  # close to two tracks at once: no margin, unknown
+    with pytest.raises(ValueError, match="embed_segments"):
+        catalog.add(synth_track(403, seconds=12, sr=SR), meta=TrackMeta(title="C"))
+    store.close()
+
+
+def test_the_service_reports_which_signal_decided(tmp_path: Path) -> None:
+
+
+    settings = Settings(data_dir=tmp_path / "data", qdrant_url=None)
+    with Encore.open(settings) as enc:
+        y = synth_track(404, seconds=30, sr=16000)
+        created = enc.add_catalog_audio(y, meta=TrackMeta(title="Sixteen"), sr=16000)
+        clip = y[5 * 16000 : 13 * 16000]
+        result = enc.identify_audio(clip, sr=16000)
+        stored = enc.store.retrieve(enc.catalog.collection, [segment_id(created.track_id, 0)], with_vectors=True)[0]
+
+    assert set(stored.vectors) == {"landmarks", "embedding"}
+    assert result.match is not None and result.match.track_id == created.track_id
+    assert result.match.decided_by == "landmarks"

@@ -58,6 +58,12 @@ def require_api_key(settings: SettingsDep, key: Annotated[str | None, Depends(_a
 ApiKeyDep = Annotated[None, Depends(require_api_key)]
 
 
+def form_text(value: str | None) -> str | None:
+    """A form field as given, stripped; blank means not given."""
+    value = value.strip() if value is not None else None
+    return value or None
+
+
 def safe_filename(name: str | None) -> str:
     """The last component of an uploaded file's name, harmless as a file name here.
 

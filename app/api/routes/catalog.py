@@ -6,17 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Response, status
 
-from app.api.deps import ApiKeyDep, EncoreDep, UploadDep
+from app.api.deps import ApiKeyDep, EncoreDep, UploadDep, form_text
 from app.api.errors import error_responses
 from encore.catalog import TrackMeta
 from schemas.api import TrackCreated
 
 router = APIRouter(prefix="/catalog/tracks", tags=["catalog"])
-
-
-def _blank_to_none(value: str | None) -> str | None:
-    value = value.strip() if value is not None else None
-    return value or None
 
 
 @router.post(
@@ -48,9 +43,9 @@ def add_track(
              http://localhost:8000/v1/catalog/tracks
     """
     meta = TrackMeta(
-        title=_blank_to_none(title) or upload.stem,
-        artist=_blank_to_none(artist),
-        album=_blank_to_none(album),
+        title=form_text(title) or upload.stem,
+        artist=form_text(artist),
+        album=form_text(album),
     )
     created = encore.add_catalog_file(upload, meta=meta)
     if created.status == "exists":

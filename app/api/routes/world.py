@@ -6,17 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Response, status
 
-from app.api.deps import ApiKeyDep, EncoreDep, UploadDep
+from app.api.deps import ApiKeyDep, EncoreDep, UploadDep, form_text
 from app.api.errors import error_responses
 from indexers.metadata import TrackInfo
 from schemas.api import TrackCreated
 
 router = APIRouter(prefix="/world/tracks", tags=["world"])
-
-
-def _text(value: str | None) -> str | None:
-    value = value.strip() if value is not None else None
-    return value or None
 
 
 @router.post(
@@ -46,8 +41,8 @@ def add_world_track(
         curl -F file=@song.flac -F artist="Nina Simone" -F year=1965 -F genre=jazz \\
              http://localhost:8000/v1/world/tracks
     """
-    info = TrackInfo(title=_text(title) or upload.stem, artist=_text(artist), album=_text(album), year=year,
-                     genre=_text(genre))
+    info = TrackInfo(title=form_text(title) or upload.stem, artist=form_text(artist), album=form_text(album), year=year,
+                     genre=form_text(genre))
     created = encore.add_world_file(upload, info=info)
     if created.status == "exists":
         response.status_code = status.HTTP_200_OK

@@ -252,6 +252,9 @@ class World:
             "mode": track.mode,
             "duration_s": None if track.duration_s is None else round(float(track.duration_s), 3),
             "tags": {t: round(float(p), 4) for t, p in ranked[: self.params.payload_tags]} or None,
+            # Every tag's probability, in tag-space order, compact (3 decimals): for analysis and
+            # evaluation (the ``tags`` vector is stored unit-length, so it cannot give them back).
+            "tag_probs": [round(float(tags.get(n, 0.0)), 3) for n in self.tag_space.names] if tags else None,
             "tag_list": [t.casefold() for t in listed[: self.params.max_tag_list]],
         }
 

@@ -40,7 +40,10 @@ class Settings(BaseSettings):
         description="Most artists (by track count) in the voice recognizer's language model; more names, "
                     "more confusions with the query words (bench/voice.py).")
     catalog_embeddings: bool = Field(
-        default=True, description="Store a musicnn embedding per catalog segment: the second identify signal.")
+        default=False,
+        description="Store a musicnn embedding per catalog segment: the second identify signal. Off by default: "
+                    "measured, it added no identification and cut ingest from ~128x to ~52x real time "
+                    "(BENCHMARKS.md).")
     clap_weights: Path | None = Field(
         default=None, description="A local CLAP checkpoint (Hugging Face format): adds a clap space to the world "
                                   "tier, used for similarity and, through CLAP's text tower, for text search.")

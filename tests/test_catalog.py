@@ -233,7 +233,7 @@ def test_segment_embeddings_are_stored_and_match_strictly(tmp_path: Path) -> Non
 def test_the_service_reports_which_signal_decided(tmp_path: Path) -> None:
 
 
-    settings = Settings(data_dir=tmp_path / "data", qdrant_url=None)
+    settings = Settings(data_dir=tmp_path / "data", qdrant_url=None, catalog_embeddings=True)
     with Encore.open(settings) as enc:
         y = synth_track(404, seconds=30, sr=16000)
         created = enc.add_catalog_audio(y, meta=TrackMeta(title="Sixteen"), sr=16000)

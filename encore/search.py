@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,6 +33,7 @@ from schemas.search import Interpretation, SearchResult
 if TYPE_CHECKING:
     from encore.query import QueryParams, QueryVocabulary
     from encore.text_tags import TagMapper
+    from indexers.sample import Genre
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,13 @@ class Searcher:
         self.query_params = query_params
         self._vocabulary: QueryVocabulary | None = None
         self._vocabulary_key: object = None
+
+    @cached_property
+    def _genre_profiles(self) -> dict[str, Genre]:
+        """``encore/data/genres.json``, read once: a named genre's tag profile ranks when nothing else does."""
+        from indexers.sample import load_genres
+
+        return {g.name: g for g in load_genres().genres}
 
     def vocabulary(self) -> QueryVocabulary:
         """The query vocabulary of the collection as it is now (rebuilt when the collection changed)."""
@@ -151,11 +160,8 @@ class Searcher:
                 top = ", ".join(list(mapped)[:4])
                 interp.explanations.append(f'"{interp.free_text}" → sounds tagged {top}')
         if not any(w > 0 for w in weights.values()) and interp.genres:
-            from indexers.sample import load_genres
-
-            profiles = {g.name: g for g in load_genres().genres}
             for genre in interp.genres:
-                profile = profiles.get(genre_key(genre))
+                profile = self._genre_profiles.get(genre_key(genre))
                 if profile is None:
                     continue
                 for tag, p in profile.tags.items():

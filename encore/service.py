@@ -260,7 +260,9 @@ class Encore:
     def identify_file(self, path: str | Path, *, similar: bool = True) -> IdentifyResult:
         start = time.perf_counter()
         # Decoded once, at the rate of whichever stage needs more; the catalog gets a resampled copy.
-        needs_embedding = similar or self.catalog.has_embeddings
+        # Only a clip that will be embedded (for world neighbours or the catalog's second signal)
+        # needs the encoder's rate; a catalog-only service decodes straight at the catalog's.
+        needs_embedding = (similar and self.world.count() > 0) or self.catalog.has_embeddings
         sr = max(self.sr, self.encoder.description.sample_rate) if needs_embedding else self.sr
         y, _ = load_audio(path, sr=sr, min_seconds=MIN_CLIP_SECONDS,
                           max_seconds=self.settings.max_audio_seconds,

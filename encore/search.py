@@ -97,7 +97,11 @@ class Searcher:
         return interpret(text, vocabulary=self.vocabulary(), params=self.query_params)
 
     def search(self, text: str, *, limit: int = 20, filters: Filters | None = None) -> SearchResult:
+        """Read ``text`` and run it; ``filters`` correct the reading (a field given as None drops an
+        inferred one, see :meth:`Interpretation.corrected`) and the answer shows the corrected one."""
         interp = self.interpret(text)
+        if filters is not None:
+            interp = interp.corrected(filters)
         return SearchResult(interpretation=interp, results=self.run(interp, limit=limit, filters=filters))
 
     def run(self, interp: Interpretation, *, limit: int, filters: Filters | None = None) -> list[TrackPublic]:

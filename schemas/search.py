@@ -8,6 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.api import Filters, Preferences, TrackPublic
 
 _RANGES = ("year", "tempo", "energy", "danceability")
+_BOUNDS = tuple(f"{name}_{end}" for name in _RANGES for end in ("min", "max"))
+#: ``Filters`` fields holding one value where an interpretation keeps a list.
+_LISTED = {"genre": "genres", "artist": "artists_by", "exclude_artist": "artists_not"}
 
 
 class Interpretation(BaseModel):
@@ -66,6 +69,30 @@ class Interpretation(BaseModel):
             values.update(base.model_dump(exclude_defaults=True))
         return Filters(**values)
 
+    def corrected(self, given: Filters) -> Interpretation:
+        """This interpretation with explicit filters applied, so that it says what is searched.
+
+        A field set in ``given`` replaces what the query implied for it, and a field set to None
+        (``{"year_min": null}`` in JSON) drops it: that is how a client takes back an inferred
+        filter. ``genre``, ``artist`` and ``exclude_artist`` stand for the whole ``genres``,
+        ``artists_by`` and ``artists_not`` lists. Fields not set are left as understood.
+        """
+        changes: dict = {}
+        said: list[str] = []
+        for name in sorted(given.model_fields_set, key=list(Filters.model_fields).index):
+            value = getattr(given, name)
+            if name in _BOUNDS:
+                changes[name] = value
+            elif name in _LISTED:
+                changes[_LISTED[name]] = [] if value is None else [value]
+            else:
+                continue  # ``tags`` is a filter only: nothing in the reading to correct
+            said.append(f"{name} dropped" if value is None else f"{name} {value}")
+        if not changes:
+            return self
+        return self.model_copy(update={**changes, "explanations": [*self.explanations,
+                                                                   f"filters given: {', '.join(said)}"]})
+
     def preferences(self) -> Preferences:
         """``target_*`` preferences from :attr:`targets`, clamped to what ``Preferences`` accepts."""
         t = self.targets
@@ -91,7 +118,11 @@ class SearchRequest(BaseModel):
 
     query: str = Field(min_length=1, max_length=500)
     limit: int = Field(default=20, ge=1, le=200)
-    filters: Filters | None = Field(default=None, description="Explicit filters; they win over the query's.")
+    filters: Filters | None = Field(
+        default=None,
+        description="Explicit filters; they win over the query's. A field given as null drops what the query "
+                    "implied for it (`{\"year_min\": null, \"year_max\": null}`: any year; `{\"genre\": null}`: "
+                    "any genre). The answer's `interpretation` shows the corrected reading.")
 
 
 class SearchResult(BaseModel):

@@ -83,6 +83,44 @@ def test_tempo_and_explicit_filters(enc: Encore) -> None:
     assert all(t.year >= 2015 for t in capped.results)
 
 
+def test_filters_given_as_null_drop_what_the_query_implied() -> None:
+    from schemas.api import Filters
+    from schemas.search import Interpretation
+
+    understood = Interpretation(text="happy rock or pop from the 80s", year_min=1980, year_max=1989,
+                                genres=["rock", "pop"], energy_min=0.5, moods=["happy"])
+
+    dropped = understood.corrected(Filters.model_validate({"year_min": None, "year_max": None, "genre": None}))
+    edited = understood.corrected(Filters(year_min=1985, energy_min=0.7))
+
+    assert (dropped.year_min, dropped.year_max, dropped.genres) == (None, None, [])
+    assert dropped.energy_min == 0.5 and dropped.moods == ["happy"]  # not given: left as understood
+    assert "year_min dropped" in dropped.explanations[-1] and "genre dropped" in dropped.explanations[-1]
+    assert (edited.year_min, edited.year_max, edited.energy_min, edited.genres) == (1985, 1989, 0.7, ["rock", "pop"])
+    assert understood.corrected(Filters()) == understood  # nothing given, nothing changed
+    assert understood.year_min == 1980 and understood.genres == ["rock", "pop"]  # the original is untouched
+
+
+def test_dropping_an_inferred_filter_over_http_widens_the_results(enc: Encore) -> None:
+    with TestClient(create_app(enc.settings, encore_service=enc)) as client:
+        def search(filters: dict | None) -> SearchResult:
+            response = client.post("/v1/search", json={"query": "happy rock from the 80s", "limit": 30,
+                                                       "filters": filters})
+            assert response.status_code == 200, response.text
+            return SearchResult.model_validate(response.json())
+
+        understood, any_year, any_genre = search(None), search({"year_min": None, "year_max": None}), \
+            search({"genre": None})
+
+    assert all(1980 <= t.year <= 1989 and t.genre == "rock" for t in understood.results)
+    assert (any_year.interpretation.year_min, any_year.interpretation.year_max) == (None, None)
+    assert any_year.interpretation.genres == ["rock"] and all(t.genre == "rock" for t in any_year.results)
+    assert any(not 1980 <= t.year <= 1989 for t in any_year.results)
+    assert any_genre.interpretation.genres == [] and any_genre.interpretation.year_min == 1980
+    assert any(t.genre != "rock" for t in any_genre.results)
+    assert all(1980 <= t.year <= 1989 for t in any_genre.results)
+
+
 def test_empty_and_unknown_queries(enc: Encore) -> None:
     with pytest.raises(BadInput):
         enc.search("   ")

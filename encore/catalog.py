@@ -143,6 +143,8 @@ class Catalog:
         match: MatchParams | None = None,
         embedding: tuple[str, int] | None = None,
         embedding_match: EmbeddingMatchParams | None = None,
+        shard_number: int | None = None,
+        replication_factor: int | None = None,
     ) -> None:
         self.store = store
         self.params = params or FingerprintParams()
@@ -153,6 +155,8 @@ class Catalog:
             fingerprint_params={**self.params.to_dict(), "segment_frames": self.match.segment_frames},
             hash_space=HASH_SPACE,
             embedding=embedding,
+            shard_number=shard_number,
+            replication_factor=replication_factor,
         )
         self.collection = self.spec.name
 

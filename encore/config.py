@@ -52,6 +52,9 @@ class Settings(BaseSettings):
         default=None, description="Scalar quantization of the world vectors (int8: 4x less RAM for search).")
     world_shards: int | None = Field(default=None, ge=1, description="Shards of the world collection (cluster).")
     world_replicas: int | None = Field(default=None, ge=1, description="Replication factor of the world collection.")
+    catalog_shards: int | None = Field(default=None, ge=1, description="Shards of the catalog collection (cluster).")
+    catalog_replicas: int | None = Field(
+        default=None, ge=1, description="Replication factor of the catalog collection (cluster).")
 
     @property
     def storage_dir(self) -> Path:

@@ -77,7 +77,9 @@ class Encore:
         self.encoder = encoder or build_encoder(settings)
         desc = self.encoder.description
         self.catalog = Catalog(store, prefix=settings.collection_prefix,
-                               embedding=(desc.name, desc.dim) if settings.catalog_embeddings else None).open()
+                               embedding=(desc.name, desc.dim) if settings.catalog_embeddings else None,
+                               shard_number=settings.catalog_shards,
+                               replication_factor=settings.catalog_replicas).open()
         self.tag_head = self.encoder.tag_head()
         self.clap = build_clap(settings)
         desc = self.encoder.description

@@ -55,7 +55,10 @@ class CollectionSpec:
     params: dict[str, Any] = field(default_factory=dict)
     """Parameters the stored vectors depend on (fingerprint settings, encoder names)."""
     shard_number: int | None = None
+    """Shards on a Qdrant cluster (None: the server's default). Applied at creation; not part of
+    the fingerprint, since the same points answer the same questions however they are spread."""
     replication_factor: int | None = None
+    """Copies of each shard on a cluster (None: the server's default)."""
 
     def fingerprint(self) -> dict[str, Any]:
         """What must match between this build and stored data, as a JSON-able dict."""
@@ -85,13 +88,22 @@ CATALOG_SCHEMA_VERSION = 2
 
 
 def catalog_collection(
-    *, prefix: str, fingerprint_params: dict[str, Any], hash_space: int, embedding: tuple[str, int] | None = None
+    *,
+    prefix: str,
+    fingerprint_params: dict[str, Any],
+    hash_space: int,
+    embedding: tuple[str, int] | None = None,
+    shard_number: int | None = None,
+    replication_factor: int | None = None,
 ) -> CollectionSpec:
     """The catalog tier: one point per fixed-length segment of a catalog track.
 
     Vector ``landmarks`` is sparse, one dimension per landmark hash (< ``hash_space``), so
     Qdrant's inverted index finds candidate segments. The payload keeps the segment's hashes
     and their frame times (for offset verification) and the track's metadata.
+
+    ``shard_number`` and ``replication_factor`` spread the collection over a Qdrant cluster
+    (``ENCORE_CATALOG_SHARDS``, ``ENCORE_CATALOG_REPLICAS``); None keeps the server's defaults.
     """
     return CollectionSpec(
         name=f"{prefix}catalog",
@@ -107,6 +119,8 @@ def catalog_collection(
         },
         params={"fingerprint": fingerprint_params, "hash_space": hash_space,
                 "embedding": embedding[0] if embedding else None},
+        shard_number=shard_number,
+        replication_factor=replication_factor,
     )
 
 

@@ -383,7 +383,10 @@ def playlist(
 
 @cli.command()
 def search(
-    text: Annotated[str, typer.Argument(help="What to look for, in words.", metavar="TEXT")],
+    text: Annotated[str | None, typer.Argument(help="What to look for, in words.", metavar="TEXT")] = None,
+    voice: Annotated[Path | None, typer.Option(
+        "--voice", help="Search by a spoken query instead (a recording ffmpeg reads; POST /v1/search/voice).",
+    )] = None,
     filters: FilterOption = None,
     limit: LimitOption = 20,
     as_json: JsonOption = False,
@@ -398,10 +401,23 @@ def search(
       encore search "happy songs for a workout"
       encore search "80s rock but not Queen" -n 10
       encore search "something like Daft Punk" --json
+      encore search --voice request.m4a
     """
+    if (text is None) == (voice is None):
+        raise BadInput("give either TEXT or --voice FILE")
     flt = parse_filters(filters)
-    with _opened() as enc:
-        result = enc.search(text, limit=limit, filters=None if flt.is_empty() else flt)
+    if voice is not None:
+        if not voice.is_file():
+            raise BadInput(f"{voice}: no such file")
+        if not flt.is_empty():
+            raise BadInput("--filter applies to text queries; say the filter in the recording instead")
+        with _opened() as enc:
+            result = enc.search_voice_file(voice, limit=limit)
+        if not as_json:
+            typer.echo(f"  heard: {result.transcript!r}")
+    else:
+        with _opened() as enc:
+            result = enc.search(text or "", limit=limit, filters=None if flt.is_empty() else flt)
     if as_json:
         typer.echo(result.model_dump_json())
         return
@@ -429,6 +445,33 @@ def genre_neighbours(
         return
     for n in answer.neighbours:
         typer.echo(f"{n.genre:<12} {n.similarity:.3f}  ({n.tracks} tracks)")
+
+
+@cli.command()
+def track(
+    track_id: Annotated[str, typer.Argument(help="A world track id.")],
+    as_json: JsonOption = False,
+) -> None:
+    """One world track: metadata, descriptors and its strongest tags (GET /v1/tracks/{track_id}).
+
+    \b
+    Examples:
+      encore track 6f1c3c0e-6a1b-5d0e-9a53-0b7c1f3d2e11
+      encore track 6f1c3c0e-6a1b-5d0e-9a53-0b7c1f3d2e11 --json
+    """
+    with _opened() as enc:
+        answer = enc.world_track(track_id)
+    if as_json:
+        typer.echo(answer.model_dump_json())
+        return
+    typer.echo(f"{answer.title} - {answer.artist}" + (f" ({answer.album})" if answer.album else ""))
+    facts = {"year": answer.year, "genre": answer.genre,
+             "tempo": f"{answer.tempo:.0f} bpm" if answer.tempo is not None else None,
+             "energy": f"{answer.energy:.2f}" if answer.energy is not None else None,
+             "danceability": f"{answer.danceability:.2f}" if answer.danceability is not None else None}
+    typer.echo("  " + ", ".join(f"{k} {v}" for k, v in facts.items() if v is not None))
+    for tag, score in sorted((answer.tags or {}).items(), key=lambda kv: -kv[1])[:10]:
+        typer.echo(f"  {tag:<18} {'#' * max(1, round(score * 30))} {score:.2f}")
 
 
 @catalog_cli.command("remove")
@@ -513,6 +556,8 @@ def stats(as_json: JsonOption = False) -> None:
     if answer.encoders:
         typer.echo("encoders: " + ", ".join(f"{k}={v}" for k, v in answer.encoders.items()))
     typer.echo(f"version: {answer.version}")
+    if answer.versions:
+        typer.echo("versions: " + ", ".join(f"{k} {v}" for k, v in answer.versions.items()))
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from encore import __version__
 from encore.catalog import Catalog, TrackMeta
 from encore.config import Settings
 from encore.errors import BadAudio, EncoreError
+from encore.jobs import JobManager
 from encore.storage import VectorStore, open_store
 from encore.world import TagSpace, World, WorldTrack, artist_key, world_id
 from indexers.decode import load_audio, resample, validate
@@ -96,6 +97,9 @@ class Encore:
             shard_number=settings.world_shards,
             replication_factor=settings.world_replicas,
         ).open()
+        # Background ingest (HTTP job routes, or Python): no thread starts before the first job.
+        self.jobs = JobManager(self, workers=settings.max_jobs, max_queued=settings.max_queued_jobs,
+                               keep=settings.jobs_kept)
 
     @classmethod
     def open(cls, settings: Settings, *, encoder: MusicnnEncoder | None = None) -> Encore:
@@ -169,7 +173,11 @@ class Encore:
         return self.search_voice_audio(y, sr=16000, limit=limit)
 
     def close(self) -> None:
-        self.store.close()
+        """Stop the jobs (between items, waiting for the current one), then close the store."""
+        try:
+            self.jobs.shutdown()
+        finally:
+            self.store.close()
 
     def __enter__(self) -> Encore:
         return self
@@ -361,4 +369,20 @@ class Encore:
                          f"{len(self.tag_head.names)} tags; {'loaded' if self.encoder.loaded else 'not loaded yet'})",
             },
             version=__version__,
+            versions=_component_versions(self.store.backend),
         )
+
+
+def _component_versions(backend: str) -> dict[str, str]:
+    """Installed versions of the parts an answer depends on (for bug reports and ``encore stats``)."""
+    import platform
+    from importlib import metadata
+
+    packages = ["qdrant-edge-py" if backend == "edge" else "qdrant-client", "numpy", "fastapi"]
+    found = {"python": platform.python_version()}
+    for name in packages:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found

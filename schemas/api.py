@@ -68,6 +68,8 @@ class StatsPublic(BaseModel):
     storage: dict[str, str | int | None]
     encoders: dict[str, str]
     version: str
+    #: Versions of what answers: Python, the storage engine and the numeric libraries.
+    versions: dict[str, str] = {}
 
 
 class Health(BaseModel):

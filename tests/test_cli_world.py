@@ -140,13 +140,63 @@ def test_search_prints_the_interpretation_and_tracks(cli_env: Path) -> None:
 
     assert encore("world", "sample", "--count", "500", "--seed", "3", "--json").exit_code == 0
 
-    as_json = encore("search", "chill jazz from the sixties", "-n", "5", "--json")
-    text = encore("search", "chill jazz from the sixties", "-n", "5")
+    # (this sample world has two folk tracks from the seventies, and no jazz at all)
+    as_json = encore("search", "folk from the seventies", "-n", "5", "--json")
+    text = encore("search", "folk from the seventies", "-n", "5")
     empty = encore("search", "   ")
 
     answer = SearchResult.model_validate_json(as_json.stdout)
-    assert answer.interpretation.genres == ["jazz"] and answer.interpretation.year_min == 1960
-    assert all(t.genre == "jazz" and 1960 <= t.year <= 1969 for t in answer.results)
-    assert "understood: jazz" in text.stdout
+    assert answer.interpretation.genres == ["folk"] and answer.interpretation.year_min == 1970
+    assert len(answer.results) == 2
+    assert all(t.genre == "folk" and 1970 <= t.year <= 1979 for t in answer.results)
+    assert "understood: folk" in text.stdout and "2. " in text.stdout
     assert empty.exit_code == 2
     assert_one_error_line(empty, "empty")
+
+
+def test_track_shows_metadata_and_tags(cli_env: Path) -> None:
+    from schemas.api import TrackPublic
+
+    assert encore("world", "sample", "--count", "50", "--seed", "4", "--json").exit_code == 0
+    first = TracksPublic.model_validate_json(encore("playlist", "rock", "-n", "1", "--json").stdout).results[0]
+
+    as_json = TrackPublic.model_validate_json(encore("track", first.track_id, "--json").stdout)
+    text = encore("track", first.track_id)
+    missing = encore("track", "no-such-track")
+
+    assert as_json.track_id == first.track_id and as_json.tags
+    strongest = max(as_json.tags, key=as_json.tags.get)
+    assert text.stdout.startswith(f"{first.title} - {first.artist}")
+    assert f"  {strongest:<18} #" in text.stdout  # the bar chart starts with the strongest tag
+    assert missing.exit_code == 2
+    assert_one_error_line(missing, "no-such-track")
+
+
+def test_voice_search_from_a_recording(cli_env: Path, tmp_path: Path) -> None:
+    from schemas.search import VoiceSearchResult
+    from tests.test_speech import speak
+    from tests.utils.audio import write_audio
+
+    assert encore("world", "sample", "--count", "500", "--seed", "3", "--json").exit_code == 0
+    y, sr = speak("folk from the seventies")
+    clip = write_audio(tmp_path / "request.wav", y, sr=sr)
+
+    answer = VoiceSearchResult.model_validate_json(encore("search", "--voice", str(clip), "-n", "5", "--json").stdout)
+    text = encore("search", "--voice", str(clip), "-n", "5")
+    both = encore("search", "rock", "--voice", str(clip))
+    neither = encore("search")
+
+    assert answer.transcript == "folk from the seventies" and answer.interpretation.genres == ["folk"]
+    assert len(answer.results) == 2 and all(t.genre == "folk" for t in answer.results)
+    assert "heard: 'folk from the seventies'" in text.stdout
+    assert both.exit_code == 2 and neither.exit_code == 2
+    assert_one_error_line(neither, "TEXT or --voice")
+
+
+def test_stats_names_component_versions(cli_env: Path) -> None:
+    stats = StatsPublic.model_validate_json(encore("stats", "--json").stdout)
+    text = encore("stats")
+
+    assert {"python", "numpy"} <= set(stats.versions)
+    assert stats.versions.get("qdrant-edge-py") or stats.versions.get("qdrant-client")
+    assert f"numpy {stats.versions['numpy']}" in text.stdout

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 import encore
 from app.api.errors import error_body, install_error_handlers
 from app.api.main import api_router
+from app.api.routes.jobs import JOB_MULTIPART_OVERHEAD_BYTES, JOB_UPLOAD_PATHS
 from encore.config import Settings, get_settings
 from encore.service import Encore
 
@@ -37,6 +38,8 @@ Encore identifies music: index the audio files you own, then send a few seconds 
 
 * `POST /v1/catalog/tracks` adds a file, `DELETE /v1/catalog/tracks/{track_id}` removes it.
 * `POST /v1/identify` answers a clip with the matching track, or `"match": null`.
+* `POST /v1/catalog/jobs` and `POST /v1/world/jobs` add many files in the background; follow a job at
+  `GET /v1/jobs/{job_id}` (identify and search keep answering meanwhile).
 
 Errors answer `{"detail": message}`. When the server sets `ENCORE_API_KEY`, write endpoints need
 the header `X-API-Key`.
@@ -47,18 +50,32 @@ class UploadLimitMiddleware:
     """Refuse a request whose declared body is past the upload limit before reading any of it.
 
     Bodies without a Content-Length are still held to the limit while the upload is copied
-    (:func:`app.api.deps.saved_upload`).
+    (:func:`app.api.deps.saved_upload`, and the job routes). Requests to ``job_paths`` carry a job's
+    many files and are held to ``max_job_upload_bytes`` instead of ``max_upload_bytes``.
     """
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_upload_bytes: int,
+        max_job_upload_bytes: int | None = None,
+        job_paths: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes
+        self.max_job_upload_bytes = max_job_upload_bytes or max_upload_bytes
+        self.job_paths = frozenset(job_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            path = scope["path"].removeprefix(scope.get("root_path", ""))
+            if path in self.job_paths:
+                limit, allowed = self.max_job_upload_bytes, self.max_job_upload_bytes + JOB_MULTIPART_OVERHEAD_BYTES
+            else:
+                limit, allowed = self.max_upload_bytes, self.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
             declared = dict(scope["headers"]).get(b"content-length")
-            if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-                limit = self.max_body_bytes - MULTIPART_OVERHEAD_BYTES
+            if declared is not None and declared.isdigit() and int(declared) > allowed:
                 response = JSONResponse(
                     status_code=413, content=error_body(f"the upload is larger than the limit of {limit} bytes")
                 )
@@ -101,7 +118,10 @@ def create_app(settings: Settings | None = None, *, encore_service: Encore | Non
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(
-        UploadLimitMiddleware, max_body_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+        UploadLimitMiddleware,
+        max_upload_bytes=settings.max_upload_bytes,
+        max_job_upload_bytes=settings.max_job_upload_bytes,
+        job_paths=JOB_UPLOAD_PATHS,
     )
     if settings.cors_origins:
         app.add_middleware(

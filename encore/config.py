@@ -23,6 +23,16 @@ class Settings(BaseSettings):
     max_audio_seconds: float = Field(default=3600.0, description="Longest accepted audio, in seconds.")
     max_query_seconds: float = Field(default=60.0, description="Longest identify clip analysed; longer clips are cut.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS.")
+    max_jobs: int = Field(
+        default=1, ge=1, description="Ingest jobs that run at once; each decodes and embeds, so one keeps CPU "
+                                     "free for identify and search.")
+    max_queued_jobs: int = Field(
+        default=8, ge=0, description="Jobs that may wait behind the running ones; past it a new job is refused (429).")
+    jobs_kept: int = Field(
+        default=100, ge=1, description="Ended jobs whose status stays readable; the oldest are forgotten first.")
+    max_job_upload_bytes: int = Field(
+        default=2 * 1024**3, ge=1, description="Largest total upload of one ingest job (413 past it); each file is "
+                                               "also held to max_upload_bytes.")
 
     musicnn_checkpoint: Path | None = Field(
         default=None, description="musicnn MSD checkpoint directory; default: the one in the musicnn package.")

@@ -46,3 +46,7 @@ class StorageError(EncoreError):
 
 class Unauthorized(EncoreError):
     """Missing or wrong API key (HTTP 401)."""
+
+
+class QueueFull(EncoreError):
+    """As many jobs are running and waiting as the service takes; try again later (HTTP 429, exit 1)."""

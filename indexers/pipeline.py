@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -154,12 +154,17 @@ def _index_files(
             if refused is not None:
                 report.record(FileOutcome(path=str(path), status="rejected", reason=refused))
                 continue
-            report.record(_add_one(enc, path, table, tier=tier))
+            report.record(add_file(enc, path, table, tier=tier))
     report.took_s = round(time.perf_counter() - started, 3)
     return report
 
 
-def _add_one(enc: Encore, path: Path, table: MetadataTable | None, *, tier: str) -> FileOutcome:
+def add_file(enc: Encore, path: Path, table: MetadataTable | None, *, tier: str) -> FileOutcome:
+    """Add one audio file to ``tier`` ("catalog" or "world"), its metadata resolved from ``table``.
+
+    A file that can't be used is a ``rejected`` outcome with the reason (BadInput and its kin);
+    any other error (the store failing) is raised, and what was stored before stays stored.
+    """
     info = resolve_info(path, table=table)
     info = replace(info, title=info.title or path.stem)
     try:
@@ -188,11 +193,15 @@ def ingest_batches(
     total: int | None,
     source: str,
     progress: bool = True,
+    on_batch: Callable[[BatchReport], None] | None = None,
 ) -> BatchReport:
     """Store ready-made world tracks batch by batch, skipping those already stored.
 
     Track ids are deterministic, so running an interrupted import again stores only what is
     missing: nothing is duplicated and nothing is lost.
+
+    ``on_batch`` is called with the report so far after each batch is stored (background jobs
+    read their progress from it); an exception it raises stops the run between two batches.
     """
     started = time.perf_counter()
     report = BatchReport(source=source)
@@ -203,6 +212,8 @@ def ingest_batches(
             report.added += added
             report.exists += len(batch) - added
             bar.update(len(batch))
+            if on_batch is not None:
+                on_batch(report)
     report.took_s = round(time.perf_counter() - started, 3)
     return report
 

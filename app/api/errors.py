@@ -19,6 +19,7 @@ from encore.errors import (
     EncoreError,
     NotAudio,
     NotFound,
+    QueueFull,
     SchemaMismatch,
     StorageError,
     TooLarge,
@@ -37,6 +38,7 @@ STATUS_CODES: tuple[tuple[type[EncoreError], int], ...] = (
     (NotFound, 404),
     (Unauthorized, 401),
     (Conflict, 409),
+    (QueueFull, 429),
     (SchemaMismatch, 500),
     (StorageError, 503),
     (EncoreError, 500),
@@ -84,6 +86,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
         404: "No such track.",
         413: "The upload or the audio is past the configured limit.",
         415: "The file is not audio ffmpeg can decode.",
+        429: "As many jobs are running and waiting as the service takes: try again when one has finished.",
         503: "The vector store failed.",
     }
     return {

@@ -20,6 +20,7 @@ from httpx import Response
 
 from app.main import create_app
 from encore.config import Settings
+from encore.errors import BadInput
 from encore.service import Encore
 from schemas.api import IdentifyResult, TrackPublic
 from schemas.jobs import JobAccepted, JobPublic, JobsPublic
@@ -289,3 +290,25 @@ def test_the_service_keeps_answering_while_a_job_runs_and_shutdown_stops_it_clea
     with Encore.open(settings) as enc:  # what was stored is whole batches, all counted
         assert enc.world.count() == final.report.added == final.progress.done
         assert enc.catalog.count_tracks() == 2
+
+
+def test_the_facade_runs_jobs_from_python_over_folders(encore: Encore, audio: AudioFiles, tmp_path: Path) -> None:
+    folder = tmp_path / "music"
+    (folder / "album").mkdir(parents=True)
+    (folder / "album" / "a.wav").write_bytes(audio.track_a.read_bytes())
+    (folder / "b.flac").write_bytes(audio.track_b.read_bytes())
+    (folder / "notes.txt").write_text("not music, and not an audio extension: skipped, as the CLI skips it")
+    metadata = tmp_path / "tracks.jsonl"
+    metadata.write_text(json.dumps({"file": "album/a.wav", "title": "Battle Theme", "artist": "Wesnoth"}) + "\n")
+
+    job = encore.jobs.wait(encore.jobs.submit_files("catalog", [folder], metadata=metadata).job_id, timeout=120)
+
+    assert job.status == "succeeded", job
+    # The order the CLI walks a folder in: its files, then its subfolders.
+    assert [(i.path, i.status) for i in job.items] == [(str(folder / "b.flac"), "added"),
+                                                       (str(folder / "album" / "a.wav"), "added")]
+    assert job.items[1].title == "Battle Theme"
+    assert encore.identify_file(audio.clip_a).match.title == "Battle Theme"
+    assert [j.job_id for j in encore.jobs.recent()] == [job.job_id]
+    with pytest.raises(BadInput, match="no such file"):
+        encore.jobs.submit_files("catalog", [tmp_path / "missing"])

@@ -232,6 +232,8 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=None, help="data dir (default: a temp dir, removed)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--quantization", choices=["int8"], default=None,
+                    help="scalar quantization of the world vectors (ENCORE_WORLD_QUANTIZATION)")
     args = ap.parse_args()
 
     command = "python bench/discovery.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -248,7 +250,7 @@ def main() -> None:
     total_t = time.perf_counter()
     try:
         t = time.perf_counter()
-        enc = Encore.open(Settings(data_dir=tmp, qdrant_url=None))
+        enc = Encore.open(Settings(data_dir=tmp, qdrant_url=None, world_quantization=args.quantization))
         stages["open_s"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -338,6 +340,7 @@ def main() -> None:
 
     result = {
         "command": command,
+        "quantization": args.quantization,
         "machine": machine,
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "space": SPACE,

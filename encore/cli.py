@@ -6,6 +6,7 @@ Exit status, decided in one place (:func:`exit_code_for`): 0 success, 2 bad inpu
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,9 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 
+#: Control characters (a newline or a NUL in a file name): they would break "one line per item".
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
 
 def exit_code_for(err: EncoreError) -> int:
     """The exit status for an error: 2 when the user's input is at fault, else 1."""
@@ -31,7 +35,7 @@ def exit_code_for(err: EncoreError) -> int:
 
 def fail(message: str, *, code: int = EXIT_BAD_INPUT) -> typer.Exit:
     """Print ``error: message`` (one line) on stderr; return the Exit to raise."""
-    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    typer.echo(f"error: {' '.join(_CONTROL.sub(' ', message).split())}", err=True)
     return typer.Exit(code)
 
 
@@ -283,6 +287,11 @@ def world_import_msd(
     _print_batch(report, as_json)
 
 
+def _shown(path: str) -> str:
+    """A path for a line of text: control characters escaped (``new\\nline.wav``); --json keeps it as is."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], path)
+
+
 def _print_report(report: Any, as_json: bool) -> None:
     if as_json:
         typer.echo(report.model_dump_json())
@@ -293,10 +302,10 @@ def _print_report(report: Any, as_json: bool) -> None:
         )
         for outcome in report.files:
             if outcome.status == "rejected":
-                typer.echo(f"  rejected {outcome.path}: {outcome.reason}")
+                typer.echo(f"  rejected {_shown(outcome.path)}: {_shown(outcome.reason or '')}")
             else:
                 who = f" - {outcome.artist}" if outcome.artist else ""
-                typer.echo(f"  {outcome.status:<8} {outcome.track_id}  {outcome.title}{who}  ({outcome.path})")
+                typer.echo(f"  {outcome.status:<8} {outcome.track_id}  {outcome.title}{who}  ({_shown(outcome.path)})")
     if report.rejected and report.rejected == report.total:
         only = report.files[0].reason if report.total == 1 else f"all {report.total} files were rejected"
         raise fail(f"nothing added: {only}")

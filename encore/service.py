@@ -7,8 +7,10 @@ with :meth:`Encore.open`; nothing here runs at import time.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from encore import __version__
-from encore.catalog import Catalog, TrackMeta
+from encore.catalog import Catalog, TrackMeta, content_id
 from encore.config import Settings
 from encore.errors import BadAudio, EncoreError
 from encore.jobs import JobManager
@@ -69,6 +71,34 @@ def build_clap(settings: Settings) -> ClapEncoder | None:
     return ClapEncoder(settings.clap_weights, dim=settings.clap_dim)
 
 
+class KeyedLocks:
+    """One lock per key, kept only while in use.
+
+    Adds are idempotent by content (check, then write): two requests adding the same audio at
+    once would both find it missing and both answer "added". Holding the track id's lock across
+    the check and the write makes the second one find the first one's track; different audio
+    still goes in parallel.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._held: dict[str, tuple[threading.Lock, list[int]]] = {}
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._held.setdefault(key, (threading.Lock(), [0]))
+            users[0] += 1
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                users[0] -= 1
+                if users[0] == 0:
+                    del self._held[key]
+
+
 class Encore:
     """The catalog and world tiers over one vector store, and the audio encoder they share."""
 
@@ -97,6 +127,7 @@ class Encore:
             shard_number=settings.world_shards,
             replication_factor=settings.world_replicas,
         ).open()
+        self._adding = KeyedLocks()
         # Background ingest (HTTP job routes, or Python): no thread starts before the first job.
         self.jobs = JobManager(self, workers=settings.max_jobs, max_queued=settings.max_queued_jobs,
                                keep=settings.jobs_kept)
@@ -209,7 +240,9 @@ class Encore:
                 patches.append(y16[lo : lo + patch])
             return np.stack([e.vector for e in self.encoder.embed_batch(patches, sr=enc_sr)])
 
-        out = self.catalog.add(resample(y, orig_sr=sr, target_sr=self.sr), meta=meta, embed_segments=embed_segments)
+        y_fp = resample(y, orig_sr=sr, target_sr=self.sr)
+        with self._adding.hold(content_id(y_fp)):
+            out = self.catalog.add(y_fp, meta=meta, embed_segments=embed_segments)
         return TrackCreated(track_id=out.track_id, status="added" if out.added else "exists",
                             title=out.title, artist=out.artist, album=out.album, duration_s=out.duration_s)
 
@@ -293,21 +326,22 @@ class Encore:
         track_id = world_id("audio", hashlib.sha1(pcm.tobytes()).hexdigest())
         created = TrackCreated(track_id=track_id, title=info.title, artist=info.artist, album=info.album,
                                duration_s=round(y.size / enc.sample_rate, 3))
-        if not self.world.missing([track_id]):
-            return created.model_copy(update={"status": "exists"})
-        emb = self.encoder.embed(y, sr=enc.sample_rate)
-        d = describe(y, sr=enc.sample_rate)
-        tags = dict(zip(self.tag_head.names, (float(p) for p in emb.tags), strict=True)) if emb.tags is not None else None
-        vectors = {enc.name: emb.vector}
-        if emb.tags is not None:
-            vectors["tags"] = self.world.tag_space.vector(emb.tags)
-        if self.clap is not None:
-            vectors["clap"] = self.clap.embed(y, sr=enc.sample_rate).vector
-        self.world.upsert([WorldTrack(
-            track_id=track_id, source="audio", title=info.title, artist=info.artist, album=info.album,
-            year=info.year, genre=info.genre, tempo=d.tempo, energy=d.energy, danceability=d.danceability,
-            loudness=d.loudness, key=d.key, mode=d.mode, duration_s=created.duration_s, tags=tags, vectors=vectors,
-        )])
+        with self._adding.hold(track_id):
+            if not self.world.missing([track_id]):
+                return created.model_copy(update={"status": "exists"})
+            emb = self.encoder.embed(y, sr=enc.sample_rate)
+            d = describe(y, sr=enc.sample_rate)
+            tags = dict(zip(self.tag_head.names, (float(p) for p in emb.tags), strict=True)) if emb.tags is not None else None
+            vectors = {enc.name: emb.vector}
+            if emb.tags is not None:
+                vectors["tags"] = self.world.tag_space.vector(emb.tags)
+            if self.clap is not None:
+                vectors["clap"] = self.clap.embed(y, sr=enc.sample_rate).vector
+            self.world.upsert([WorldTrack(
+                track_id=track_id, source="audio", title=info.title, artist=info.artist, album=info.album,
+                year=info.year, genre=info.genre, tempo=d.tempo, energy=d.energy, danceability=d.danceability,
+                loudness=d.loudness, key=d.key, mode=d.mode, duration_s=created.duration_s, tags=tags, vectors=vectors,
+            )])
         return created
 
     def add_world_file(self, path: str | Path, *, info: TrackInfo) -> TrackCreated:

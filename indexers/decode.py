@@ -7,6 +7,7 @@ not silent: later stages trust them.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import struct
@@ -34,6 +35,16 @@ class AudioInfo:
     tags: dict[str, str]
 
 
+def _ffmpeg_input(path: Path) -> str:
+    """``path`` as ffmpeg must be given it: absolute, so that a file named ``http:song.mp3`` or
+    ``concat:a.mp3|b.mp3`` is read as that file, never as a URL or one of ffmpeg's protocols."""
+    return str(path.absolute())
+
+
+def _too_long(name: str, seconds: float, limit: float) -> TooLarge:
+    return TooLarge(f"{name}: {seconds:.0f} s of audio is longer than the limit of {limit:.0f} s")
+
+
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
@@ -49,7 +60,7 @@ def probe(path: str | Path) -> AudioInfo:
     if path.stat().st_size == 0:
         raise BadAudio(f"{path.name}: the file is empty (0 bytes)")
     cmd = [_tool("ffprobe"), "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
-           "-select_streams", "a:0", str(path)]
+           "-select_streams", "a:0", _ffmpeg_input(path)]
     proc = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
     try:
         info = json.loads(proc.stdout or b"{}")
@@ -124,7 +135,36 @@ def riff_shortfall(path: str | Path) -> tuple[int, int] | None:
     return None
 
 
-def decode(path: str | Path, *, sr: int, max_seconds: float | None = None) -> tuple[np.ndarray, AudioInfo]:
+def ogg_shortfall(path: str | Path) -> tuple[int, int] | None:
+    """For an Ogg file (Vorbis, Opus, FLAC in Ogg), the last page's declared size and the bytes present.
+
+    ffmpeg takes an Ogg file's duration from its last whole page, so a file cut short (an
+    interrupted download or copy) decodes without complaint, as a shorter piece. Its pages still
+    tell: walking them from the start, the last one runs past the end of the file. Returns
+    ``(declared, present)`` for that page, else None (not Ogg, or whole).
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        pos = 0
+        while pos < size:
+            f.seek(pos)
+            header = f.read(27)
+            if not header.startswith(b"OggS"[: len(header)]) or (pos == 0 and len(header) < 27):
+                return None  # not Ogg, or something other than a page after the last one: ffmpeg's call
+            if len(header) < 27:
+                return 27, len(header)  # cut inside a page header
+            lacing = f.read(header[26])
+            page = 27 + header[26] + sum(lacing)
+            if len(lacing) < header[26] or pos + page > size:
+                return page, size - pos
+            pos += page
+    return None
+
+
+def decode(
+    path: str | Path, *, sr: int, max_seconds: float | None = None, longest: float | None = None
+) -> tuple[np.ndarray, AudioInfo]:
     """Decode the first audio stream of ``path`` to mono float32 at ``sr`` Hz, without validation.
 
     Parameters
@@ -132,6 +172,8 @@ def decode(path: str | Path, *, sr: int, max_seconds: float | None = None) -> tu
     path : file ffmpeg can read
     sr : target sample rate in Hz
     max_seconds : decode at most this many seconds (None: all)
+    longest : refuse a file whose header declares more seconds than this, as soon as ffmpeg has
+        read the header (a two-hour upload costs no decoding)
 
     Returns
     -------
@@ -142,13 +184,16 @@ def decode(path: str | Path, *, sr: int, max_seconds: float | None = None) -> tu
     ------
     NotAudio
         when ffmpeg finds no audio stream it can decode.
+    TooLarge
+        when the declared duration is past ``longest``.
     """
     path = Path(path)
     if not path.is_file():
         raise BadAudio(f"{path.name}: no such file")
     if path.stat().st_size == 0:
         raise BadAudio(f"{path.name}: the file is empty (0 bytes)")
-    cmd = [_tool("ffmpeg"), "-nostdin", "-hide_banner", "-nostats", "-v", "info", "-i", str(path),
+    source = _ffmpeg_input(path)
+    cmd = [_tool("ffmpeg"), "-nostdin", "-hide_banner", "-nostats", "-v", "info", "-i", source,
            "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(sr)]
     if max_seconds is not None:
         cmd += ["-t", f"{max_seconds:.3f}"]
@@ -157,19 +202,40 @@ def decode(path: str | Path, *, sr: int, max_seconds: float | None = None) -> tu
     # communicate() costs more than the decoding itself).
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
-        with proc.stdout:  # type: ignore[union-attr]
-            raw = proc.stdout.read()  # type: ignore[union-attr]
-        returncode = proc.wait(timeout=600)
+        try:
+            with proc.stdout:  # type: ignore[union-attr]
+                # ffmpeg describes its input before it writes any sample: once the first bytes are
+                # here, the log holds the declared duration. pread leaves the shared offset alone.
+                first = proc.stdout.read1(1 << 16)  # type: ignore[union-attr]
+                if longest is not None and first:
+                    declared = _parse_log(os.pread(err.fileno(), 1 << 20, 0).decode("utf-8", "replace"))
+                    if declared is not None and declared.duration_s and declared.duration_s > longest:
+                        raise _too_long(path.name, declared.duration_s, longest)
+                raw = first + proc.stdout.read()  # type: ignore[union-attr]
+            returncode = proc.wait(timeout=600)
+        finally:
+            if proc.poll() is None:  # refused early: ffmpeg is still decoding
+                proc.kill()
+                proc.wait()
         err.seek(0)
         log = err.read().decode("utf-8", "replace")
     y = np.frombuffer(raw, dtype="<f4")
     info = _parse_log(log)
     if info is None or (returncode != 0 and y.size == 0):
         # ffmpeg's lines name the full path: keep only the file name (no server paths in answers).
-        last = [ln.replace(str(path), path.name) for ln in log.strip().splitlines() if ln.strip()]
+        last = [ln.replace(source, path.name).replace(str(path), path.name)
+                for ln in log.strip().splitlines() if ln.strip()]
         reason = last[-1].strip() if last else "unknown error"
         raise NotAudio(f"{path.name}: not an audio file ffmpeg can decode ({reason})")
-    return y.astype(np.float32, copy=True), info
+    y = y.astype(np.float32, copy=True)
+    if info.channels > 2:
+        # ffmpeg's float downmix is not normalised: eight like channels sum to three times full
+        # scale, which would clip wherever samples become 16-bit (speech, content ids) and skew
+        # loudness. Mono and stereo are left as they always were, so their track ids stay put.
+        peak = float(np.max(np.abs(y))) if y.size else 0.0
+        if peak > 1.0:
+            y /= peak
+    return y, info
 
 
 def resample(y: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -220,8 +286,10 @@ def load_audio(
     ----------
     sr : target sample rate
     min_seconds : shorter audio is rejected (:class:`BadAudio`)
-    max_seconds : longer audio is rejected (:class:`TooLarge`); no more than this is decoded
-    truncate_to : decode only the first ``truncate_to`` seconds (identify clips)
+    max_seconds : longer audio is rejected (:class:`TooLarge`); no more than this is decoded, and a
+        file whose header declares more is refused before decoding
+    truncate_to : decode only the first ``truncate_to`` seconds (identify clips); a file declaring
+        more than ``max_seconds`` is still refused
 
     Returns
     -------
@@ -230,16 +298,22 @@ def load_audio(
     """
     name = Path(path).name
     limit = truncate_to if truncate_to is not None else (max_seconds + 1.0 if max_seconds else None)
-    y, info = decode(path, sr=sr, max_seconds=limit)
+    y, info = decode(path, sr=sr, max_seconds=limit, longest=max_seconds)
     if max_seconds is not None and truncate_to is None:
+        # A header without a duration (a stream) is held to the limit by what decodes.
         seconds = max(info.duration_s or 0.0, y.size / sr)
         if seconds > max_seconds:
-            raise TooLarge(f"{name}: {seconds:.0f} s of audio is longer than the limit of {max_seconds:.0f} s")
+            raise _too_long(name, seconds, max_seconds)
     cut = riff_shortfall(path)
     if cut is not None:
         declared_bytes, present = cut
         raise BadAudio(f"{name}: the file is truncated (the WAV header declares {declared_bytes} bytes of "
                        f"audio, {present} are present)")
+    cut = ogg_shortfall(path)
+    if cut is not None:
+        declared_bytes, present = cut
+        raise BadAudio(f"{name}: the file is truncated (its last Ogg page declares {declared_bytes} bytes, "
+                       f"{present} are present)")
     declared = info.duration_s
     wanted = min(declared, truncate_to) if (declared and truncate_to) else declared
     if wanted and wanted > 2.0 and y.size / sr < 0.9 * wanted - 0.5:

@@ -25,6 +25,16 @@ from indexers.decode import probe
 
 TEXT_FIELDS = ("title", "artist", "album", "genre")
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
+#: Control characters (and the Unicode line separators): never part of a title or a name.
+_CONTROL = re.compile(r"\s*[\x00-\x1f\x7f-\x9f\u2028\u2029]+\s*")
+
+
+def clean_text(value: str | None) -> str | None:
+    """``value`` stripped, each run of control characters (a newline in a file name, a NUL in a tag)
+    made one space, so that a title prints on one line; None when nothing is left."""
+    if value is None:
+        return None
+    return _CONTROL.sub(" ", value).strip() or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +123,13 @@ def read_metadata(path: str | Path) -> MetadataTable:
         a repeated file, a year that is not a positive integer.
     """
     path = Path(path)
+    if path.is_dir():
+        raise BadMetadata(f"{path}: a folder, not a metadata file (CSV or JSONL)")
     if not path.is_file():
         raise BadMetadata(f"{path}: no such metadata file")
     raw = path.read_bytes()
+    if b"\x00" in raw:
+        raise BadMetadata(f"{path.name}: binary data, not a CSV or JSONL metadata file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -145,7 +159,9 @@ def _read_csv(text: str, *, source: str, delimiter: str) -> list[MetadataRow]:
             raise BadMetadata(f"{source}: the metadata file is empty")
         columns = [name.strip().lower() for name in header]
         if "file" not in columns:
-            raise BadMetadata(f"{source} line 1: the header has no 'file' column (it has {', '.join(columns)})")
+            found = clean_text(", ".join(columns)) or "nothing"
+            found = found if len(found) <= 60 else found[:57] + "..."  # one readable line, not a whole file
+            raise BadMetadata(f"{source} line 1: the header has no 'file' column (it has {found})")
         repeated = sorted({c for c in columns if columns.count(c) > 1 and c})
         if repeated:
             raise BadMetadata(f"{source} line 1: the header repeats column {repeated[0]!r}")
@@ -206,8 +222,7 @@ def _year(value: object, *, line: int, source: str) -> int | None:
 
 
 def _clean(value: str | None) -> str | None:
-    value = value.strip() if value is not None else None
-    return value or None
+    return clean_text(value)
 
 
 def read_tags(path: str | Path) -> TrackInfo:
@@ -220,12 +235,12 @@ def read_tags(path: str | Path) -> TrackInfo:
         tags = None
     if tags:
         for key in (*TEXT_FIELDS, "date"):
-            found = [str(v).strip() for v in (tags.get(key) or []) if str(v).strip()]
+            found = [t for t in (clean_text(str(v)) for v in (tags.get(key) or [])) if t]
             if found:
                 values[key] = found[0]
     if not values:
         try:
-            values = {k: v.strip() for k, v in probe(path).tags.items() if v.strip()}
+            values = {k: t for k, v in probe(path).tags.items() if (t := clean_text(v))}
         except EncoreError:
             return TrackInfo()
     year = re.match(r"\s*(\d{4})", values.get("date") or values.get("year") or "")
@@ -245,5 +260,5 @@ def resolve_info(path: str | Path, *, table: MetadataTable | None = None) -> Tra
     if not info.complete:
         info = info.filled_from(read_tags(path))
     if info.title is None:
-        info = replace(info, title=Path(path).stem)
+        info = replace(info, title=clean_text(Path(path).stem) or "untitled")
     return info

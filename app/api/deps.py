@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from encore.config import Settings
 from encore.errors import TooLarge, Unauthorized
 from encore.service import Encore
+from indexers.metadata import clean_text
 from schemas.api import Filters, Preferences
 
 #: Uploads are copied to disk in pieces of this size, so memory stays flat whatever the file.
@@ -59,9 +60,8 @@ ApiKeyDep = Annotated[None, Depends(require_api_key)]
 
 
 def form_text(value: str | None) -> str | None:
-    """A form field as given, stripped; blank means not given."""
-    value = value.strip() if value is not None else None
-    return value or None
+    """A form field as given, stripped, control characters made spaces; blank means not given."""
+    return clean_text(value)
 
 
 def safe_filename(name: str | None) -> str:
@@ -70,7 +70,7 @@ def safe_filename(name: str | None) -> str:
     Clients may send ``../../etc/passwd`` or ``C:\\x\\song.mp3``; only ``passwd`` and ``song.mp3`` survive.
     """
     base = re.split(r"[/\\]", name or "")[-1]
-    base = re.sub(r"[\x00-\x1f\x7f]", "", base).strip()
+    base = re.sub(r"\s*[\x00-\x1f\x7f]+\s*", " ", base).strip()  # "new\nline.wav": one line, as the CLI shows it
     if base in ("", ".", ".."):
         return "upload"
     if len(base) > 200:

@@ -43,7 +43,7 @@ def add_track(
              http://localhost:8000/v1/catalog/tracks
     """
     meta = TrackMeta(
-        title=form_text(title) or upload.stem,
+        title=form_text(title) or form_text(upload.stem) or upload.name,
         artist=form_text(artist),
         album=form_text(album),
     )

@@ -41,8 +41,8 @@ def add_world_track(
         curl -F file=@song.flac -F artist="Nina Simone" -F year=1965 -F genre=jazz \\
              http://localhost:8000/v1/world/tracks
     """
-    info = TrackInfo(title=form_text(title) or upload.stem, artist=form_text(artist), album=form_text(album), year=year,
-                     genre=form_text(genre))
+    info = TrackInfo(title=form_text(title) or form_text(upload.stem) or upload.name, artist=form_text(artist),
+                     album=form_text(album), year=year, genre=form_text(genre))
     created = encore.add_world_file(upload, info=info)
     if created.status == "exists":
         response.status_code = status.HTTP_200_OK

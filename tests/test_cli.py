@@ -104,39 +104,6 @@ def test_unknown_clip_and_remove(cli_env: Path, audio: AudioFiles) -> None:
     assert_one_error_line(again, track_id)
 
 
-def test_a_corrupt_metadata_file_stores_nothing(cli_env: Path, music: Path, tmp_path: Path) -> None:
-    metadata = tmp_path / "tracks.csv"
-    metadata.write_text("file,title,year\ntrack_a.wav,Overture,1999\ntrack_b.flac,Encore,next year\n")
-
-    result = encore("catalog", "add", music, "--metadata", metadata)
-
-    assert result.exit_code == 2
-    assert_one_error_line(result, "tracks.csv line 3", "year")
-    assert catalog_tracks() == 0
-
-
-BAD_FILES = {
-    "not_audio": "not an audio file",
-    "empty": "empty",
-    "too_short": "too short",
-    "silent": "silent",
-    "truncated": "truncated",
-    "truncated_wav": "truncated",
-}
-
-
-def test_bad_files_exit_2_with_one_error_line(cli_env: Path, audio: AudioFiles) -> None:
-    assert encore("catalog", "add", audio.track_b).exit_code == 0
-
-    for case, words in BAD_FILES.items():
-        path = getattr(audio, case)
-        for result in (encore("identify", path), encore("catalog", "add", path)):
-            assert result.exit_code == 2, (case, result.output)
-            assert_one_error_line(result, path.name, words)
-
-    assert catalog_tracks() == 1
-
-
 def test_missing_paths_exit_2(cli_env: Path, tmp_path: Path, audio: AudioFiles) -> None:
     for args in (("identify", tmp_path / "nope.mp3"), ("catalog", "add", audio.track_a, tmp_path / "nope")):
         result = encore(*args)

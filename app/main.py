@@ -17,6 +17,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -131,6 +132,9 @@ def create_app(settings: Settings | None = None, *, encore_service: Encore | Non
             allow_headers=["X-API-Key", "Content-Type"],
         )
     app.include_router(api_router, prefix="/v1")
+
+    # The page's script and style sheet (plain files, no build step); ``/`` serves the page itself.
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

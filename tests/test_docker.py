@@ -518,3 +518,25 @@ def test_the_image_healthcheck_asks_health_on_the_served_port(http_server) -> No
     handler.status = 503
     assert subprocess.run(argv, capture_output=True, timeout=20).returncode != 0
     assert set(handler.paths) == {"/v1/health"}
+
+
+# --- docs/DOCKER.md ---------------------------------------------------------------------------------
+
+
+def test_the_docker_guide_names_real_settings_files_and_versions() -> None:
+    guide = (ROOT / "docs" / "DOCKER.md").read_text()
+    fields = set(Settings.model_fields)
+    for var in set(re.findall(r"\bENCORE_[A-Z0-9_]+", guide)):
+        assert var.removeprefix("ENCORE_").lower() in fields, f"docs/DOCKER.md names {var}, not a setting"
+    for path in set(re.findall(r"\b(?:docker|scripts|encore|tests)/[\w./-]+\.(?:yaml|py|sh)|docker/Dockerfile", guide)):
+        assert (ROOT / path).exists(), f"docs/DOCKER.md names {path}, which does not exist"
+    (qdrant,) = {s["image"] for s in qdrant_nodes(SINGLE).values()}
+    assert all(tag == qdrant for tag in re.findall(r"qdrant/qdrant:v[\d.]+", guide)), "the guide names another Qdrant"
+    # Names compose gives things: <project>_<volume>, <project>_default (the network).
+    known = {"encore_catalog", "encore_world"}  # the collections, not compose names
+    for path in COMPOSE_FILES:
+        compose = load_compose(path)
+        known |= {f"{compose['name']}_{v}" for v in [*(compose.get("volumes") or {}), "default"]}
+        assert f"-f docker/{path.name} up" in guide, f"the guide does not say how to start {path.name}"
+    for name in set(re.findall(r"\bencore(?:-cluster)?_[\w-]+", guide)):
+        assert name in known, f"docs/DOCKER.md names {name}, which neither compose file creates"

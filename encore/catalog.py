@@ -7,14 +7,24 @@ candidate segments. Its payload keeps the hashes with their frames (for offset v
 :mod:`encore.matching`) and the track's metadata.
 
 Point ids derive from the audio content (a UUID from the SHA-1 of the decoded samples), so adding
-the same audio twice is one track. Segment 0 is written last and marks a track complete: a track
-whose segment 0 is missing (an interrupted add) is invisible and is rewritten by the next add.
+the same audio twice is one track.
+
+Crash safety. A track is several points, and no store writes several points atomically across
+requests, so a track's writes are journalled in the collection itself, at the id of its segment 0
+(the head): an add first writes a *pending marker* there (no vectors, ``segment = -1``), then the
+other segments, then the real head, which replaces the marker and marks the track complete. A
+removal replaces the head with a marker, then deletes every point of the track. Whatever moment a
+process dies at, a track is either complete (head with ``segment = 0``: identify, counts and
+``track()`` see only these) or has a marker. :meth:`Catalog.repair`, run whenever the facade opens
+the store, finds the markers through the indexed ``segment`` field (a count, no scan) and deletes
+those tracks' points: no orphan segments survive a restart. Adding the file again then writes it whole.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -39,6 +49,11 @@ from schemas.collections import CollectionSpec, catalog_collection
 _NAMESPACE = uuid.UUID("3f0b8a52-5c1e-4c44-9a0e-6b1f2d7c9e01")
 _BATCH = 64
 _META_KEYS = ("track_id", "title", "artist", "album", "duration_s", "segments")
+#: ``segment`` of a pending marker: a track whose add or removal has not finished.
+PENDING_SEGMENT = -1
+#: On a shared Qdrant server another process may be adding a track right now: :meth:`Catalog.repair`
+#: leaves markers younger than this alone there (an add writes its head within seconds).
+SHARED_REPAIR_GRACE_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +75,18 @@ class AddOutcome:
     album: str | None
     duration_s: float
     segments: int
+
+
+@dataclass(frozen=True, slots=True)
+class Repaired:
+    """What :meth:`Catalog.repair` cleaned up."""
+
+    tracks: int
+    """Interrupted adds and removals finished (their points deleted)."""
+    points: int
+    """Points deleted, markers included."""
+    waiting: int = 0
+    """Markers left alone: younger than the grace period (a writer may still be at work)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +219,9 @@ class Catalog:
         """
         track_id = content_id(y)
         duration = round(y.size / self.sr, 3)
-        existing = self.store.retrieve(self.collection, [segment_id(track_id, 0)], with_payload=list(_META_KEYS))
-        if existing:
+        existing = self.store.retrieve(self.collection, [segment_id(track_id, 0)],
+                                       with_payload=[*_META_KEYS, "segment"])
+        if existing and (existing[0].payload or {}).get("segment") == 0:  # else none, or a pending marker
             p = existing[0].payload or {}
             return AddOutcome(track_id, False, p.get("title"), p.get("artist"), p.get("album"),
                               float(p.get("duration_s") or duration), int(p.get("segments") or 0))
@@ -227,12 +255,21 @@ class Catalog:
                 payload={**meta_payload, "segment": k, "start_frame": k * seg_len, "lm": _pack(part, k * seg_len),
                          "env": _pack_env(env[k * seg_len : (k + 1) * seg_len])},
             ))
-        # Segment 0 last: it marks the track complete.
+        # The marker first (a crash from here on is repaired at the next open), segment 0 last:
+        # replacing the marker, it marks the track complete.
+        self._mark_pending(track_id, "add")
         rest, head = points[1:], points[0]
         for i in range(0, len(rest), _BATCH):
             self.store.upsert(self.collection, rest[i : i + _BATCH])
         self.store.upsert(self.collection, [head])
         return AddOutcome(track_id, True, meta.title, meta.artist, meta.album, duration, n_segments)
+
+    def _mark_pending(self, track_id: str, action: str) -> None:
+        """Put a pending marker at the track's head id (replacing the head, if any)."""
+        self.store.upsert(self.collection, [Point(
+            id=segment_id(track_id, 0), vectors={},
+            payload={"track_id": track_id, "segment": PENDING_SEGMENT, "pending": action, "since": time.time()},
+        )])
 
     def remove(self, track_id: str) -> None:
         """Delete every segment of a track. Raises :class:`NotFound` for an unknown id."""
@@ -240,11 +277,45 @@ class Catalog:
             uuid.UUID(track_id)
         except ValueError:
             raise NotFound(f"no catalog track {track_id!r}") from None
-        if not self.store.retrieve(self.collection, [segment_id(track_id, 0)], with_payload=False):
+        head = self.store.retrieve(self.collection, [segment_id(track_id, 0)], with_payload=["segment"])
+        if not head or (head[0].payload or {}).get("segment") != 0:
             raise NotFound(f"no catalog track {track_id!r}")
-        # Head first, so an interrupted removal leaves an invisible (incomplete) track.
-        self.store.delete(self.collection, ids=[segment_id(track_id, 0)])
+        # Two writes: the marker hides the track and journals the removal, so a crash before the
+        # second leaves a marker that the next open's repair finishes.
+        self._mark_pending(track_id, "remove")
         self.store.delete(self.collection, filter=Filter(must=(MatchValue("track_id", track_id),)))
+
+    def repair(self, *, older_than_s: float = 0.0) -> Repaired:
+        """Finish the adds and removals a crash interrupted: delete every point of each track with
+        a pending marker at least ``older_than_s`` old (the marker included).
+
+        Cheap when there is nothing to do (one count on the indexed ``segment`` field). Call it
+        where no other process can be writing the catalog (the embedded store is locked to one
+        process), or with a grace period longer than an add takes (a shared Qdrant server).
+        """
+        marked = Filter(must=(MatchValue("segment", PENDING_SEGMENT),))
+        if not self.store.count(self.collection, filter=marked):
+            return Repaired(0, 0)
+        stale: list[str] = []
+        waiting = 0
+        now, offset = time.time(), None
+        while True:
+            records, offset = self.store.scroll(self.collection, filter=marked, limit=256, offset=offset,
+                                                with_payload=["track_id", "since"])
+            for r in records:
+                p = r.payload or {}
+                if now - float(p.get("since") or 0.0) >= older_than_s and p.get("track_id"):
+                    stale.append(str(p["track_id"]))
+                else:
+                    waiting += 1
+            if offset is None:
+                break
+        points = 0
+        for track_id in stale:
+            by_track = Filter(must=(MatchValue("track_id", track_id),))
+            points += self.store.count(self.collection, filter=by_track)
+            self.store.delete(self.collection, filter=by_track)
+        return Repaired(len(stale), points, waiting)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -255,10 +326,10 @@ class Catalog:
         return self.store.count(self.collection)
 
     def track(self, track_id: str) -> dict[str, object]:
-        recs = self.store.retrieve(self.collection, [segment_id(track_id, 0)], with_payload=list(_META_KEYS))
-        if not recs:
+        recs = self.store.retrieve(self.collection, [segment_id(track_id, 0)], with_payload=[*_META_KEYS, "segment"])
+        if not recs or (recs[0].payload or {}).get("segment") != 0:
             raise NotFound(f"no catalog track {track_id!r}")
-        return dict(recs[0].payload or {})
+        return {k: v for k, v in (recs[0].payload or {}).items() if k != "segment"}
 
     def identify(self, y: np.ndarray) -> CatalogMatch | None:
         """The catalog track a validated clip at ``self.sr`` comes from, or None when unsure.
@@ -386,4 +457,4 @@ class Catalog:
         )
 
 
-__all__ = ["AddOutcome", "Catalog", "CatalogMatch", "TrackMeta", "content_id", "segment_id"]
+__all__ = ["PENDING_SEGMENT", "AddOutcome", "Catalog", "CatalogMatch", "Repaired", "TrackMeta", "content_id", "segment_id"]

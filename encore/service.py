@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from encore import __version__
-from encore.catalog import Catalog, TrackMeta, content_id
+from encore.catalog import SHARED_REPAIR_GRACE_S, Catalog, Repaired, TrackMeta, content_id
 from encore.config import Settings
 from encore.errors import BadAudio, EncoreError
 from encore.jobs import JobManager
@@ -102,7 +102,13 @@ class KeyedLocks:
 class Encore:
     """The catalog and world tiers over one vector store, and the audio encoder they share."""
 
-    def __init__(self, store: VectorStore, settings: Settings, *, encoder: MusicnnEncoder | None = None) -> None:
+    def __init__(
+        self, store: VectorStore, settings: Settings, *, encoder: MusicnnEncoder | None = None,
+        open_collections: bool = True,
+    ) -> None:
+        """``open_collections=False`` defines the tiers without creating or checking their
+        collections (a restore compares a snapshot with this build's definitions first); call
+        :meth:`open_collections` before using them."""
         self.store = store
         self.settings = settings
         self.encoder = encoder or build_encoder(settings)
@@ -110,7 +116,7 @@ class Encore:
         self.catalog = Catalog(store, prefix=settings.collection_prefix,
                                embedding=(desc.name, desc.dim) if settings.catalog_embeddings else None,
                                shard_number=settings.catalog_shards,
-                               replication_factor=settings.catalog_replicas).open()
+                               replication_factor=settings.catalog_replicas)
         self.tag_head = self.encoder.tag_head()
         self.clap = build_clap(settings)
         desc = self.encoder.description
@@ -126,11 +132,24 @@ class Encore:
             quantization=settings.world_quantization,
             shard_number=settings.world_shards,
             replication_factor=settings.world_replicas,
-        ).open()
+        )
+        self.repaired: Repaired | None = None
+        if open_collections:
+            self.open_collections()
         self._adding = KeyedLocks()
         # Background ingest (HTTP job routes, or Python): no thread starts before the first job.
         self.jobs = JobManager(self, workers=settings.max_jobs, max_queued=settings.max_queued_jobs,
                                keep=settings.jobs_kept)
+
+    def open_collections(self) -> None:
+        """Create or check both tiers' collections, then finish what a crash interrupted
+        (:meth:`Catalog.repair`: no orphan catalog segments survive a restart)."""
+        self.catalog.open()
+        self.world.open()
+        # The embedded store is locked to this process, so any marker is a dead writer's; on a
+        # shared server a marker may be another process's add in progress, so only old ones go.
+        grace = 0.0 if self.store.backend == "edge" else SHARED_REPAIR_GRACE_S
+        self.repaired = self.catalog.repair(older_than_s=grace)
 
     @classmethod
     def open(cls, settings: Settings, *, encoder: MusicnnEncoder | None = None) -> Encore:

@@ -33,7 +33,12 @@ Contract shared by both backends (pinned by ``tests/storage/test_congruence.py``
   message; :class:`encore.errors.SchemaMismatch` is raised when stored data was written with
   another ``CollectionSpec.fingerprint()``.
 * A collection must exist before it is used (``ensure_collection``); using one that doesn't
-  raises ``StorageError``.
+  raises ``StorageError``. ``drop_collection`` deletes one with its data (a missing one is no error).
+* Crash safety: an ``upsert`` or ``delete`` that returned is durable; one cut short by a crash
+  leaves every point whole (all its vectors and payload) or as it was. The embedded backend
+  applies a whole call atomically (one WAL record); the remote one sends ``upsert_batch`` points
+  per request. Multi-point writes that must appear together journal themselves
+  (:mod:`encore.catalog`).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from encore.errors import StorageError
+from encore.storage._common import _check_fingerprint as check_fingerprint
 from encore.storage.base import (
     Condition,
     DenseVector,
@@ -82,6 +88,7 @@ __all__ = [
     "Target",
     "VectorInput",
     "VectorStore",
+    "check_fingerprint",
     "open_store",
 ]
 

@@ -118,8 +118,12 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True))
 
 
-def _check_fingerprint(where: str, stored: Any, expected: dict[str, Any]) -> None:
-    """Raise SchemaMismatch naming what differs between the stored and this build's fingerprint."""
+_REBUILD = ("Rebuild the index (delete the stored collection) or run the Encore version that wrote it.")
+
+
+def _check_fingerprint(where: str, stored: Any, expected: dict[str, Any], *, advice: str = _REBUILD) -> None:
+    """Raise SchemaMismatch naming what differs between the stored and this build's fingerprint,
+    followed by ``advice`` (what the user can do)."""
     expected = {k: v for k, v in _jsonable(expected).items() if k != "index"}
     if isinstance(stored, dict):
         stored = {k: v for k, v in stored.items() if k != "index"}
@@ -150,10 +154,7 @@ def _check_fingerprint(where: str, stored: Any, expected: dict[str, Any]) -> Non
         )
     if not parts:
         parts.append(f"digest {stored.get('digest')} stored, {expected['digest']} in this build")
-    raise SchemaMismatch(
-        f"{where} was written with other parameters than this build uses: {'; '.join(parts)}. "
-        "Rebuild the index (delete the stored collection) or run the Encore version that wrote it."
-    )
+    raise SchemaMismatch(f"{where} was written with other parameters than this build uses: {'; '.join(parts)}. {advice}")
 
 
 @contextmanager

@@ -161,7 +161,14 @@ class VectorStore(Protocol):
         another schema version or other parameters (``spec.fingerprint()``).
         """
 
-    def upsert(self, collection: str, points: Sequence[Point]) -> None: ...
+    def collection_exists(self, name: str) -> bool: ...
+
+    def drop_collection(self, name: str) -> None:
+        """Delete the collection with every point and its schema record; a missing one is no error."""
+
+    def upsert(self, collection: str, points: Sequence[Point]) -> None:
+        """Insert or replace ``points``. On return they are durable (embedded: flushed to disk).
+        A call interrupted by a crash leaves each point whole or absent, never half-written."""
 
     def delete(self, collection: str, *, ids: Sequence[str] | None = None, filter: Filter | None = None) -> None: ...
 

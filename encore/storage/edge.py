@@ -16,6 +16,11 @@ Behaviour is the one documented in :mod:`encore.storage` and shared with
 * Writes (upsert, delete, index creation, open/close) hold one lock per store and end with
   ``flush()``, so acknowledged writes are on disk. Reads take no lock: the engine serves
   concurrent reads, also while a write is applied (tests/storage).
+* Durability, checked with strace and kill -9 (tests/test_crash_safety.py): one upsert or delete
+  is one engine update, appended to the shard's write-ahead log (a memory-mapped file) before it is
+  applied; ``flush()`` then msyncs the WAL and fsyncs the segment files. So a write that returned
+  survives kill -9 and, as far as the disk honours fsync, power loss; a write cut short by a crash
+  is replayed whole from the WAL at the next load or not at all (a torn record is discarded).
 * Only one process may own a root: :class:`EdgeStore` takes a non-blocking ``flock`` on
   ``<root>/.encore.lock`` and raises StorageError naming the owner's pid when it is held. (The
   engine also locks each shard's WAL, so a second open of a shard fails even without ours.)
@@ -30,6 +35,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -203,6 +209,25 @@ class EdgeStore:
             changed = True
         if changed:
             shard.flush()
+
+    def collection_exists(self, name: str) -> bool:
+        return name in self._collections or (self._path(name) / SCHEMA_FILE).exists()
+
+    def drop_collection(self, name: str) -> None:
+        """Close the shard and delete its folder: renamed out of the way first (a name no
+        collection can have), so a crash while deleting leaves no half collection behind."""
+        path = self._path(name)
+        trash = self.root / f".dropping-{name}"
+        with self._lock, _engine_errors(f"dropping collection {name!r}"):
+            self._check_open()
+            coll = self._collections.pop(name, None)
+            if coll is not None:
+                coll.shard.close()
+            if trash.exists():  # left by a drop that crashed
+                shutil.rmtree(trash)
+            if path.exists():
+                os.replace(path, trash)
+                shutil.rmtree(trash)
 
     def optimize(self) -> None:
         """Run the engine's optimizers on every open collection (blocking). Worth it after bulk loads."""

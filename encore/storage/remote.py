@@ -127,6 +127,16 @@ class RemoteStore:
                 self.client.delete_payload_index(spec.name, field_name, wait=True)
             self.client.create_payload_index(spec.name, field_name, field_schema=want, wait=True)
 
+    def collection_exists(self, name: str) -> bool:
+        with _engine_errors(f"looking up collection {name!r}"):
+            return bool(self.client.collection_exists(name))
+
+    def drop_collection(self, name: str) -> None:
+        with _engine_errors(f"dropping collection {name!r}"):
+            if self.client.collection_exists(name):
+                self.client.delete_collection(name)
+        self._idf_vectors.pop(name, None)
+
     def close(self) -> None:
         """Close the client when this store created it (``owns_client``)."""
         if self._owns_client:

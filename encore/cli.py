@@ -59,6 +59,7 @@ Examples:
   encore identify clip.m4a
   encore serve --port 8000
   encore stats --json
+  encore snapshot create --out backups/
 
 \b
 Configuration: ENCORE_DATA_DIR (default ./data), ENCORE_QDRANT_URL, ENCORE_API_KEY.
@@ -88,6 +89,13 @@ world_cli = typer.Typer(
     rich_markup_mode=None,
 )
 cli.add_typer(world_cli, name="world")
+snapshot_cli = typer.Typer(
+    cls=_ErrorsToExitCodes,
+    help="Back up both tiers to one archive, and restore it: here, or into a Qdrant server.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+cli.add_typer(snapshot_cli, name="snapshot")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the answer as JSON (the HTTP API's model).")]
 FilterOption = Annotated[
@@ -567,6 +575,77 @@ def stats(as_json: JsonOption = False) -> None:
     typer.echo(f"version: {answer.version}")
     if answer.versions:
         typer.echo("versions: " + ", ".join(f"{k} {v}" for k, v in answer.versions.items()))
+
+
+@snapshot_cli.command("create")
+def snapshot_create(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the archive in (created if needed).")]
+    = Path("."),
+    as_json: JsonOption = False,
+) -> None:
+    """Write the catalog and world tiers to one archive file.
+
+    The archive, encore-snapshot-<UTC time>.tar, holds a manifest (Encore version, time,
+    collection definitions, counts, checksums) and every point with its vectors and payload.
+    It is the same for embedded storage and a Qdrant server, and restores into either.
+
+    \b
+    Examples:
+      encore snapshot create --out backups/
+      ENCORE_QDRANT_URL=http://qdrant:6333 encore snapshot create --json
+    """
+    from encore.snapshot import create_snapshot
+
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"{out}: not a folder")
+    with _opened() as enc:
+        created = create_snapshot(enc, out)
+    if as_json:
+        typer.echo(created.model_dump_json())
+        return
+    tiers = created.manifest.tiers
+    typer.echo(f"snapshot {created.path}: catalog {tiers['catalog'].tracks} tracks ({tiers['catalog'].points} points), "
+               f"world {tiers['world'].tracks} tracks, {created.bytes / 1e6:.1f} MB, {created.took_s:.1f} s")
+    if tiers["catalog"].skipped_tracks:
+        typer.echo(f"  left out {tiers['catalog'].skipped_tracks} incomplete catalog tracks", err=True)
+
+
+@snapshot_cli.command("restore")
+def snapshot_restore(
+    path: Annotated[Path, typer.Argument(help="An archive written by 'encore snapshot create'.", metavar="PATH")],
+    force: Annotated[bool, typer.Option("--force", help="Replace the catalog and world already stored.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Restore a snapshot into the configured store.
+
+    That is ENCORE_DATA_DIR, or the Qdrant server of ENCORE_QDRANT_URL: restoring a snapshot of
+    embedded storage there moves the collections to the server. The whole archive is checked
+    first: a damaged one, one written with other collection definitions, or one that would
+    replace stored data without --force changes nothing (exit 2).
+
+    \b
+    Examples:
+      encore snapshot restore backups/encore-snapshot-20250101T120000Z.tar
+      encore snapshot restore snap.tar --force
+      ENCORE_QDRANT_URL=http://qdrant:6333 encore snapshot restore snap.tar
+    """
+    from encore.snapshot import restore_snapshot, verify_snapshot
+    from encore.storage import open_store
+
+    verify_snapshot(path)  # before the store opens: a bad archive leaves the data folder untouched
+    settings = get_settings()
+    store = open_store(settings)
+    try:
+        restored = restore_snapshot(store, settings, path, force=force)
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(restored.model_dump_json())
+        return
+    where = settings.qdrant_url if settings.qdrant_url else str(settings.storage_dir)
+    typer.echo(f"restored {path} into {where}: catalog {restored.tiers['catalog'].tracks} tracks "
+               f"({restored.tiers['catalog'].points} points), world {restored.tiers['world'].tracks} tracks, "
+               f"{restored.took_s:.1f} s" + (" (replaced what was stored)" if restored.replaced else ""))
 
 
 def main() -> None:

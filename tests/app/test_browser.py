@@ -7,6 +7,7 @@ Each test leaves a screenshot in ``tests/artifacts/browser/``.
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 import shutil
@@ -196,6 +197,35 @@ def test_a_degraded_excerpt_of_a_catalog_track_is_identified(page: WebDriver, au
     assert len(similar) == 10 and all(r["title"] and r["href"].split("#")[1].startswith("/track/") for r in similar)
     status = find(page, "#identify-status")  # no longer busy; the outcome is there for screen readers
     assert status.get_attribute("textContent") == f"{audio.clip_a.name}: {HOSTILE_TITLE}."
+
+
+def test_a_clip_dropped_on_the_page_is_identified_with_a_busy_state_meanwhile(page: WebDriver,
+                                                                             audio: AudioFiles) -> None:
+    # A slow network (1.5 s each way) keeps the request in flight long enough to see the busy state.
+    page.execute_cdp_cmd("Network.enable", {})
+    page.execute_cdp_cmd("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 1500, "downloadThroughput": -1, "uploadThroughput": -1})
+    try:
+        page.execute_script("""
+            const [name, encoded, zone] = arguments;
+            const bytes = Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: "audio/mpeg" }));
+            zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+            zone.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        """, audio.clip_a.name, base64.b64encode(audio.clip_a.read_bytes()).decode(), find(page, "#identify-form"))
+
+        assert f"Identifying {audio.clip_a.name}" in visible(page, "#identify-status").text
+        assert find(page, "#identify-result").get_attribute("aria-busy") == "true"
+        assert not find(page, "#identify-submit").is_enabled() and not find(page, "#record").is_enabled()
+        card = visible(page, "#match")
+    finally:
+        page.execute_cdp_cmd("Network.emulateNetworkConditions", {
+            "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+
+    assert find(card, ".match-title").text == HOSTILE_TITLE
+    assert find(page, "#identify-result").get_attribute("aria-busy") is None
+    assert find(page, "#identify-submit").is_enabled() and find(page, "#record").is_enabled()
 
 
 def test_an_out_of_catalog_clip_is_unknown_with_twenty_similar_tracks(page: WebDriver, audio: AudioFiles) -> None:

@@ -259,6 +259,9 @@ class World:
         }
 
     def upsert(self, tracks: Sequence[WorldTrack]) -> None:
+        """Store ``tracks`` in one store upsert. A track is one point carrying all its vectors and
+        payload, so a crash leaves each track whole or absent (embedded storage: the whole call,
+        one WAL record); ids are deterministic, so re-running an interrupted ingest fills the gaps."""
         points = []
         for track in tracks:
             unknown = set(track.vectors) - set(self.spaces)

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 import encore
 from app.api.errors import error_body, install_error_handlers
+from app.api.limits import HeavyLimiter, RateLimitMiddleware
 from app.api.main import api_router
 from app.api.routes.jobs import JOB_MULTIPART_OVERHEAD_BYTES, JOB_UPLOAD_PATHS
 from encore.config import Settings, get_settings
@@ -42,8 +43,9 @@ Encore identifies music: index the audio files you own, then send a few seconds 
 * `POST /v1/catalog/jobs` and `POST /v1/world/jobs` add many files in the background; follow a job at
   `GET /v1/jobs/{job_id}` (identify and search keep answering meanwhile).
 
-Errors answer `{"detail": message}`. When the server sets `ENCORE_API_KEY`, write endpoints need
-the header `X-API-Key`.
+Errors answer `{"detail": message}`: 400 bad input, 401 missing or wrong key, 404, 413 too large,
+415 not audio, 422 malformed request, 429 busy (with `Retry-After`). When the server sets
+`ENCORE_API_KEY`, write endpoints need the header `X-API-Key`.
 """
 
 
@@ -117,6 +119,7 @@ def create_app(settings: Settings | None = None, *, encore_service: Encore | Non
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.heavy = HeavyLimiter(settings.max_heavy_requests, wait_s=settings.heavy_wait_seconds)
     install_error_handlers(app)
     app.add_middleware(
         UploadLimitMiddleware,
@@ -124,6 +127,9 @@ def create_app(settings: Settings | None = None, *, encore_service: Encore | Non
         max_job_upload_bytes=settings.max_job_upload_bytes,
         job_paths=JOB_UPLOAD_PATHS,
     )
+    # Outside the upload limit (a flooding client is refused before its body is read), inside CORS
+    # (a refused browser request still carries the CORS headers that let the page read why).
+    app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -207,7 +207,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="encore-load-") as tmp:
         work = Path(tmp)
         data = args.dir or work / "data"
-        env = {**os.environ, "ENCORE_DATA_DIR": str(data)}
+        # Every simulated client comes from 127.0.0.1: the per-client rate limit would count them as one.
+        env = {**os.environ, "ENCORE_DATA_DIR": str(data), "ENCORE_RATE_LIMIT_PER_MINUTE": "0"}
         env.pop("ENCORE_QDRANT_URL", None)
         tracks = prepare_data(env, catalog=args.catalog, world=args.world, work=work, seed=args.seed)
         clips = make_clips(tracks, count=args.clips, catalog=args.catalog, work=work, seed=args.seed)

@@ -23,6 +23,14 @@ class Settings(BaseSettings):
     max_audio_seconds: float = Field(default=3600.0, description="Longest accepted audio, in seconds.")
     max_query_seconds: float = Field(default=60.0, description="Longest identify clip analysed; longer clips are cut.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS.")
+    rate_limit_per_minute: int = Field(
+        default=600, ge=0, description="Requests a minute one client (IP address) may make to /v1, in bursts of "
+                                       "up to as many; past it 429 with Retry-After. /v1/health is exempt. 0: no limit.")
+    max_heavy_requests: int = Field(
+        default=4, ge=0, description="Requests decoding audio at once (identify, catalog and world adds, voice "
+                                     "search); more wait their turn, then 429. 0: no bound.")
+    heavy_wait_seconds: float = Field(
+        default=10.0, ge=0, description="How long a heavy request waits for its turn before it is answered 429.")
     max_jobs: int = Field(
         default=1, ge=1, description="Ingest jobs that run at once; each decodes and embeds, so one keeps CPU "
                                      "free for identify and search.")

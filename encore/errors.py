@@ -48,5 +48,14 @@ class Unauthorized(EncoreError):
     """Missing or wrong API key (HTTP 401)."""
 
 
-class QueueFull(EncoreError):
+class Busy(EncoreError):
+    """The service is at a limit (requests from one client, work running at once); try again later
+    (HTTP 429 with ``Retry-After`` when ``retry_after`` is known, exit 1)."""
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class QueueFull(Busy):
     """As many jobs are running and waiting as the service takes; try again later (HTTP 429, exit 1)."""

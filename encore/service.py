@@ -413,7 +413,7 @@ class Encore:
         return StatsPublic(
             catalog=TierStats(tracks=self.catalog.count_tracks(), points=self.catalog.count_points()),
             world=TierStats(tracks=self.world.count(), points=self.world.count()),
-            storage={"backend": self.store.backend, "url": self.settings.qdrant_url,
+            storage={"backend": self.store.backend, "url": _without_credentials(self.settings.qdrant_url),
                      "path": None if self.settings.qdrant_url else str(self.settings.storage_dir),
                      "bytes": self.store.disk_bytes()},
             encoders={
@@ -424,6 +424,20 @@ class Encore:
             version=__version__,
             versions=_component_versions(self.store.backend),
         )
+
+
+def _without_credentials(url: str | None) -> str | None:
+    """``url`` with any ``user:password@`` taken out: stats are public, and land in bug reports."""
+    if not url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _component_versions(backend: str) -> dict[str, str]:

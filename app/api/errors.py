@@ -15,11 +15,11 @@ from encore.errors import (
     BadAudio,
     BadInput,
     BadMetadata,
+    Busy,
     Conflict,
     EncoreError,
     NotAudio,
     NotFound,
-    QueueFull,
     SchemaMismatch,
     StorageError,
     TooLarge,
@@ -38,7 +38,7 @@ STATUS_CODES: tuple[tuple[type[EncoreError], int], ...] = (
     (NotFound, 404),
     (Unauthorized, 401),
     (Conflict, 409),
-    (QueueFull, 429),
+    (Busy, 429),  # QueueFull too
     (SchemaMismatch, 500),
     (StorageError, 503),
     (EncoreError, 500),
@@ -70,8 +70,16 @@ async def encore_error_handler(request: Request, exc: Exception) -> JSONResponse
     code = status_code_for(exc) if isinstance(exc, EncoreError) else 500
     if code >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
+    if isinstance(exc, Busy):
+        return busy_response(public_message(request, exc), retry_after=exc.retry_after)
     headers = {"WWW-Authenticate": "X-API-Key"} if code == 401 else None
     return JSONResponse(status_code=code, content=error_body(public_message(request, exc)), headers=headers)
+
+
+def busy_response(message: str, *, retry_after: int | None) -> JSONResponse:
+    """429 with ``Retry-After`` (seconds) when it is known."""
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return JSONResponse(status_code=429, content=error_body(message), headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -86,7 +94,8 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
         404: "No such track.",
         413: "The upload or the audio is past the configured limit.",
         415: "The file is not audio ffmpeg can decode.",
-        429: "As many jobs are running and waiting as the service takes: try again when one has finished.",
+        429: "Busy: too many requests from this client, or as much work running and waiting as the service "
+             "takes. Try again after the Retry-After header's seconds (when given).",
         503: "The vector store failed.",
     }
     return {

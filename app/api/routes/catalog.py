@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Response, status
 
 from app.api.deps import ApiKeyDep, EncoreDep, UploadDep, form_text
 from app.api.errors import error_responses
+from app.api.limits import HeavySlotDep
 from encore.catalog import TrackMeta
 from schemas.api import TrackCreated
 
@@ -27,6 +28,7 @@ router = APIRouter(prefix="/catalog/tracks", tags=["catalog"])
 def add_track(
     encore: EncoreDep,
     _auth: ApiKeyDep,
+    _slot: HeavySlotDep,
     upload: UploadDep,
     response: Response,
     title: Annotated[str | None, Form(description="Defaults to the file name without its extension.",

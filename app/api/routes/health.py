@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.api.deps import EncoreDep
+from app.api.errors import error_responses
 from schemas.api import Health, StatsPublic
 
 router = APIRouter(tags=["service"])
@@ -16,7 +17,8 @@ def health() -> Health:
     return Health()
 
 
-@router.get("/stats", response_model=StatsPublic, summary="Counts per tier, storage, encoders")
+@router.get("/stats", response_model=StatsPublic, summary="Counts per tier, storage, encoders",
+            responses=error_responses(429))
 def stats(encore: EncoreDep) -> StatsPublic:
     """How many tracks and points each tier holds, which storage is in use and which encoders are loaded."""
     return encore.stats()

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from app.api.deps import EncoreDep, UploadDep
 from app.api.errors import error_responses
+from app.api.limits import HeavySlotDep
 from schemas.api import IdentifyResult
 
 router = APIRouter(prefix="/identify", tags=["identify"])
@@ -31,7 +32,7 @@ _EXAMPLES = {
     summary="Identify a clip",
     responses={**_EXAMPLES, **error_responses(400, 413, 415)},
 )
-def identify(encore: EncoreDep, clip: UploadDep) -> IdentifyResult:
+def identify(encore: EncoreDep, _slot: HeavySlotDep, clip: UploadDep) -> IdentifyResult:
     """Upload a few seconds of audio (noisy, recorded by a phone, re-encoded: any format ffmpeg reads).
 
     The answer names the catalog track and where in it the clip starts (`offset_s`), or holds

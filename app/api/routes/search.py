@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import EncoreDep, UploadDep
 from app.api.errors import error_responses
+from app.api.limits import HeavySlotDep
 from schemas.search import SearchRequest, SearchResult, VoiceSearchResult
 
 router = APIRouter(prefix="/search", tags=["search"])
@@ -31,6 +32,7 @@ def search(body: SearchRequest, encore: EncoreDep) -> SearchResult:
              responses=error_responses(400, 413, 415))
 def search_voice(
     encore: EncoreDep,
+    _slot: HeavySlotDep,
     speech: UploadDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> VoiceSearchResult:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Response, status
 
 from app.api.deps import ApiKeyDep, EncoreDep, UploadDep, form_text
 from app.api.errors import error_responses
+from app.api.limits import HeavySlotDep
 from indexers.metadata import TrackInfo
 from schemas.api import TrackCreated
 
@@ -27,6 +28,7 @@ router = APIRouter(prefix="/world/tracks", tags=["world"])
 def add_world_track(
     encore: EncoreDep,
     _auth: ApiKeyDep,
+    _slot: HeavySlotDep,
     upload: UploadDep,
     response: Response,
     title: Annotated[str | None, Form(description="Defaults to the file name without its extension.")] = None,

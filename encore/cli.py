@@ -632,11 +632,11 @@ def snapshot_restore(
     from encore.snapshot import restore_snapshot, verify_snapshot
     from encore.storage import open_store
 
-    verify_snapshot(path)  # before the store opens: a bad archive leaves the data folder untouched
+    manifest = verify_snapshot(path)  # before the store opens: a bad archive leaves the data folder untouched
     settings = get_settings()
     store = open_store(settings)
     try:
-        restored = restore_snapshot(store, settings, path, force=force)
+        restored = restore_snapshot(store, settings, path, force=force, verified=manifest)
     finally:
         store.close()
     if as_json:

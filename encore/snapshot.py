@@ -121,16 +121,13 @@ def create_snapshot(enc: Encore, out_dir: str | os.PathLike[str], *, batch: int 
             return True
 
         catalog = _write_points(work / "catalog.jsonl.gz",
-                                _records(enc.store, enc.catalog.collection, batch, keep=complete_track))
+                                _lines(_records(enc.store, enc.catalog.collection, batch, keep=complete_track)))
         short = {tid for tid, n in seen.items() if n != heads[tid]}
         if short:  # a track lost segments while we read, or storage damage: leave it out whole
-            catalog = _write_points(work / "catalog.jsonl.gz",
-                                    _filtered_lines(work / "catalog.jsonl.gz", drop=short), encoded=True)
-        tiers: dict[Tier, SnapshotTier] = {
-            "catalog": _tier(enc.catalog.spec, catalog, skipped=len(short)),
-            "world": _tier(enc.world.spec, _write_points(work / "world.jsonl.gz",
-                                                         _records(enc.store, enc.world.name, batch))),
-        }
+            catalog = _write_points(work / "catalog.jsonl.gz", _filtered_lines(work / "catalog.jsonl.gz", drop=short))
+        world = _write_points(work / "world.jsonl.gz", _lines(_records(enc.store, enc.world.name, batch)))
+        tiers: dict[Tier, SnapshotTier] = {"catalog": _tier(enc.catalog.spec, catalog, skipped=len(short)),
+                                           "world": _tier(enc.world.spec, world)}
         manifest = SnapshotManifest(format=SNAPSHOT_FORMAT, format_version=SNAPSHOT_FORMAT_VERSION,
                                     encore_version=__version__, created=created, backend=enc.store.backend,
                                     tiers=tiers)
@@ -194,33 +191,37 @@ class _Written:
     bytes: int
 
 
-def _write_points(path: Path, items: Iterator[Record] | Iterator[bytes], *, encoded: bool = False) -> _Written:
-    """Write points (records, or lines already encoded) as gzip'd JSON lines, synced; hash the file."""
+def _write_points(path: Path, lines: Iterator[tuple[bytes, str]]) -> _Written:
+    """Write encoded points (line, track key) as gzip'd JSON lines, synced; hash the file."""
     tmp = path.with_name(path.name + ".tmp")
     sha = hashlib.sha256()
     points = 0
     tracks: set[str] = set()
     with open(tmp, "wb") as raw:
         with gzip.GzipFile(fileobj=_HashingWriter(raw, sha), mode="wb", compresslevel=_GZIP_LEVEL, mtime=0) as gz:
-            for item in items:
-                line = item if encoded else _encode(item)  # type: ignore[arg-type]
+            for line, track in lines:
                 gz.write(line)
                 points += 1
-                tracks.add(_track_key(line))
+                tracks.add(track)
         raw.flush()
         os.fsync(raw.fileno())
     os.replace(tmp, path)
     return _Written(path.name, points, len(tracks), sha.hexdigest(), path.stat().st_size)
 
 
-def _track_key(line: bytes) -> str:
-    obj = json.loads(line)
-    return str(obj["payload"].get("track_id") or obj["id"])
+def _lines(records: Iterator[Record]) -> Iterator[tuple[bytes, str]]:
+    """Encoded points with the track each belongs to (a catalog segment's track, a world point itself)."""
+    for r in records:
+        yield _encode(r), str((r.payload or {}).get("track_id") or r.id)
 
 
-def _filtered_lines(path: Path, *, drop: set[str]) -> Iterator[bytes]:
+def _filtered_lines(path: Path, *, drop: set[str]) -> Iterator[tuple[bytes, str]]:
     with gzip.open(path, "rb") as gz:
-        yield from (line for line in gz if _track_key(line) not in drop)
+        for line in gz:
+            obj = json.loads(line)
+            track = str(obj["payload"].get("track_id") or obj["id"])
+            if track not in drop:
+                yield line, track
 
 
 def _tier(spec: CollectionSpec, w: _Written, *, skipped: int = 0) -> SnapshotTier:
@@ -402,7 +403,8 @@ def _decode(line: bytes, dims: dict[str, int], sparse_names: set[str], *, where:
 
 
 def restore_snapshot(store: VectorStore, settings: Settings, path: str | os.PathLike[str], *, force: bool = False,
-                     encoder: MusicnnEncoder | None = None, batch: int = BATCH) -> SnapshotRestored:
+                     verified: SnapshotManifest | None = None, encoder: MusicnnEncoder | None = None,
+                     batch: int = BATCH) -> SnapshotRestored:
     """Restore an archive into ``store`` (embedded, or a Qdrant server: moving tiers between them).
 
     Parameters
@@ -411,6 +413,8 @@ def restore_snapshot(store: VectorStore, settings: Settings, path: str | os.Path
     settings : the deployment's settings: they define the collections (names, shards, replicas)
     path : the archive
     force : replace the tiers already stored; without it, a store holding points is refused
+    verified : the manifest :func:`verify_snapshot` returned for ``path``, if the caller checked
+        the archive already (the CLI does, before it opens the store); else it is checked here
 
     Raises
     ------
@@ -424,7 +428,7 @@ def restore_snapshot(store: VectorStore, settings: Settings, path: str | os.Path
 
     started = time.perf_counter()
     path = Path(path)
-    manifest = verify_snapshot(path)
+    manifest = verified if verified is not None else verify_snapshot(path)
     enc = Encore(store, settings, encoder=encoder, open_collections=False)
     specs: dict[Tier, CollectionSpec] = {"catalog": enc.catalog.spec, "world": enc.world.spec}
     for tier, spec in specs.items():

@@ -46,12 +46,17 @@ ensure_venv() {
 
 install_encore() {
   # $1: the pip target, "." or ".[test]".
-  say "installing Encore into $VENV"
+  # Versions come from a lock file, used as pip constraints: every package pip installs gets the
+  # version the tests passed with, and nothing the target does not need is added. A plain install
+  # uses main.lock; one with extras test.lock (all extras). scripts/encore-lock regenerates them.
+  local lock="$ROOT/requirements/main.lock"
+  [[ "$1" == *"["* ]] && lock="$ROOT/requirements/test.lock"
+  say "installing Encore into $VENV (versions from ${lock#"$ROOT"/})"
   if [[ "$1" == *clap* || "$1" == *openl3* || "$1" == *text* || "$1" == *voice* ]]; then
     # The CPU build, pinned and installed first: an unpinned torch would pull GBs of CUDA packages.
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==2.13.0"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c "$lock" "torch==2.13.0"
   fi
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$1"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c "$lock" -e "$1"
   # musicnn ships the default audio encoder's weights (ISC). Its metadata pins numpy<1.17 and
   # TensorFlow 1.x, neither of which Encore uses (the network runs in numpy), hence --no-deps.
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps "musicnn==0.1.0"

@@ -288,3 +288,27 @@ def test_an_acknowledged_upsert_survives_the_kill_that_follows(tmp_path: Path) -
             r = stored.get(ack_id(i))
             assert r is not None, f"acknowledged upsert {i} of {acked} lost"
             assert r.payload == {"i": i} and len(r.vectors["v"]) == 8
+
+
+def test_on_a_shared_server_a_fresh_marker_is_left_to_its_writer(tmp_path: Path) -> None:
+    """Another process may be adding that track right now: only markers older than the grace go."""
+    from qdrant_client import QdrantClient
+
+    from encore.storage.remote import RemoteStore
+
+    store = RemoteStore(QdrantClient(":memory:"))
+    enc = Encore(store, _settings(tmp_path / "unused"))
+    kept = enc.add_catalog_audio(synth_track(901, seconds=25, sr=SR), meta=TrackMeta(title="Kept"), sr=SR)
+    busy = enc.add_catalog_audio(synth_track(902, seconds=35, sr=SR), meta=TrackMeta(title="Busy"), sr=SR)
+    busy_segments = enc.catalog.track(busy.track_id)["segments"]
+    enc.catalog._mark_pending(busy.track_id, "add")  # as another process does before its segments
+    points = enc.catalog.count_points()
+
+    reopened = Encore(store, _settings(tmp_path / "unused"))  # what a second process's start-up does
+    assert reopened.repaired is not None and reopened.repaired.waiting == 1 and reopened.repaired.tracks == 0
+    assert enc.catalog.count_points() == points, "a writer's work in progress is not deleted"
+    assert enc.catalog.count_tracks() == 1
+
+    done = enc.catalog.repair(older_than_s=0.0)  # as if the grace had passed: its writer died
+    assert (done.tracks, done.points) == (1, busy_segments)
+    assert enc.catalog.count_points() == enc.catalog.track(kept.track_id)["segments"]

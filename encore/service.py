@@ -7,6 +7,7 @@ with :meth:`Encore.open`; nothing here runs at import time.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     from encore.speech import SpeechDomain, SpeechRecognizer
     from indexers.metadata import TrackInfo
     from schemas.search import SearchResult, VoiceSearchResult
+
+log = logging.getLogger(__name__)
 
 #: Identify clips shorter than this are refused: there is too little to tell tracks apart.
 MIN_CLIP_SECONDS = 1.0
@@ -150,6 +153,9 @@ class Encore:
         # shared server a marker may be another process's add in progress, so only old ones go.
         grace = 0.0 if self.store.backend == "edge" else SHARED_REPAIR_GRACE_S
         self.repaired = self.catalog.repair(older_than_s=grace)
+        if self.repaired.tracks:
+            log.warning("finished %d catalog writes a crash interrupted (%d points of incomplete tracks removed); "
+                        "an interrupted add needs its file added again", self.repaired.tracks, self.repaired.points)
 
     @classmethod
     def open(cls, settings: Settings, *, encoder: MusicnnEncoder | None = None) -> Encore:

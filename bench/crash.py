@@ -73,6 +73,7 @@ class Figures:
     orphans_before_restart: int = 0
     orphans_after_restart: int = 0
     broken: int = 0
+    broken_examples: list[str] = field(default_factory=list)
     world_broken: int = 0
     world_partial_batches: int = 0
     recovery_s: list[float] = field(default_factory=list)
@@ -106,6 +107,7 @@ def after_kill(fig: Figures, data_dir: Path, before: set[str]) -> set[str]:
     fig.journalled += bool(state.pending)
     fig.orphans_before_restart += state.orphans
     fig.broken += len(state.broken)
+    fig.broken_examples = (fig.broken_examples + state.broken)[:5]
     fig.duplicates += duplicates(data_dir)
     started = time.perf_counter()
     with Encore.open(settings(data_dir)) as enc:
@@ -243,6 +245,7 @@ def main() -> None:
         "kills": sum(fig.kills.values()), "kills_by_command": dict(fig.kills), "runs_missed": fig.missed,
         "kills_inside_a_multi_point_write": fig.journalled, "points_repaired_on_restart": fig.repaired_points,
         "tracks_lost": fig.lost, "duplicates": fig.duplicates, "broken_visible_tracks": fig.broken,
+        "broken_examples": fig.broken_examples,
         "orphans_before_restart": fig.orphans_before_restart, "orphans_after_restart": fig.orphans_after_restart,
         "world_broken_points": fig.world_broken, "world_partial_batches": fig.world_partial_batches,
         "recovery_s_p50": round(statistics.median(rec), 3) if rec else None,

@@ -150,8 +150,9 @@ def _segment_problems(tid: str, recs: list, segments: int) -> str:
         if r.id != segment_id(tid, int(p["segment"])):
             return f"segment {p['segment']} stored under a foreign id {r.id}"
         vec = (r.vectors or {}).get("landmarks")
-        if not isinstance(vec, SparseVector) or not len(vec.indices):
-            return f"segment {p['segment']} has no landmarks vector"
+        # A segment without landmarks (a short or quiet tail) has an empty vector and an empty lm.
+        if not isinstance(vec, SparseVector) or bool(len(vec.indices)) != bool(p["lm"]):
+            return f"segment {p['segment']} has no landmarks vector, or one that disagrees with its payload"
     return ""
 
 

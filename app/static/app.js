@@ -49,7 +49,9 @@ function describeError(response, data) {
   } else {
     message = `the server answered ${response.status} ${response.statusText}`.trim();
   }
-  return `${message.charAt(0).toUpperCase()}${message.slice(1)} (HTTP ${response.status})`;
+  const retry = Number.parseInt(response.headers.get("Retry-After") || "", 10);
+  const later = response.status === 429 && retry > 0 ? ` Try again in ${retry} s.` : "";
+  return `${message.charAt(0).toUpperCase()}${message.slice(1)} (HTTP ${response.status})${later}`;
 }
 
 /** Call the API; resolves to the JSON answer or throws an ApiError whose message a person can read. */

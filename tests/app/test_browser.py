@@ -296,6 +296,26 @@ def test_recording_from_the_microphone_identifies_the_music(
 # --- text search ----------------------------------------------------------------------------------
 
 
+def test_a_busy_server_says_when_to_try_again(page: WebDriver) -> None:
+    # The server's own 429 needs hundreds of requests; the page's handling of it is what is tested,
+    # so this page's fetch answers one search as the rate limit would.
+    page.execute_script("""
+        const realFetch = window.fetch;
+        window.fetch = (url, init) => {
+            window.fetch = realFetch;  // only the next request
+            return Promise.resolve(new Response(
+                JSON.stringify({detail: "too many requests from this address: at most 600 a minute"}),
+                {status: 429, headers: {"Content-Type": "application/json", "Retry-After": "7"}}));
+        };
+    """)
+    search_for(page, "happy rock from the 80s")
+    error = visible(page, "#search-result .error")
+
+    assert "Too many requests from this address" in error.text
+    assert "(HTTP 429) Try again in 7 s." in error.text
+    assert find(page, "#search-submit").is_enabled()
+
+
 def test_search_shows_the_reading_as_chips_that_correct_the_search(page: WebDriver) -> None:
     search_for(page, "happy rock from the 80s")
 

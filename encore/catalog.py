@@ -104,6 +104,8 @@ class CatalogMatch:
     """Envelope detail correlation on the clip's worse half (:class:`encore.matching.EnvelopeMatch`)."""
     decided_by: str = "landmarks"
     """Which signal matched: ``landmarks`` (offset-verified) or ``embedding`` (the strict second signal)."""
+    evidence: Evidence | None = None
+    """Everything the landmark decision saw for the accepted hypothesis, for diagnosis (benchmarks)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,6 +456,7 @@ class Catalog:
             aligned=al.aligned,
             envelope_r=round(ev.envelope.r, 4),
             envelope_detail=round(ev.envelope.halves, 4),
+            evidence=ev,
         )
 
 

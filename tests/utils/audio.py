@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FORMATS", "synth_track", "tone", "write_audio"]
+__all__ = ["FORMATS", "synth_family", "synth_track", "tone", "write_audio"]
 
 _TABLE = 4096
 _MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
@@ -151,6 +151,91 @@ def synth_track(seed: int, *, seconds: float, sr: int = 22050) -> np.ndarray:
         if i % 4 == 2:
             _burst(out, snare, start=start, sr=sr, amp=0.15, decay=0.05)
         _burst(out, hat, start=start, sr=sr, amp=0.06 * rng.uniform(0.5, 1.0), decay=0.015)
+
+    peak = np.abs(out).max()
+    return (0.9 * out / peak if peak > 0 else out).astype(np.float32)
+
+
+def synth_family(piece: int, *, family: int = 0, seconds: float, sr: int = 22050,
+                 shared_timbres: bool = True) -> np.ndarray:
+    """One piece of a *family*: pieces made with one kit, like library music from one producer.
+
+    Every piece of a family shares what the family draws: the tempo (to within 0.3 %), the key
+    and mode, the pad, lead and bass timbres, the kick, snare and hi-hat samples, the chord
+    rhythm and three drum patterns. A piece draws its own chord order (one of eight
+    progressions), its drum pattern (one of the family's three) and its melody. Two pieces of a
+    family are different music that sounds alike: the same drums on the same beat grid, often the
+    same chords at the same moments, different tunes. :func:`synth_track` pieces share nothing.
+
+    Parameters
+    ----------
+    piece : any int; with ``family``, one piece always gives the same samples
+    family : any int; the kit, key and tempo
+    seconds : length
+    sr : sample rate in Hz
+    shared_timbres : False: each piece draws its own pad, lead and bass timbres (the drums,
+        key and tempo stay the family's)
+
+    Returns
+    -------
+    y : np.ndarray [shape=(round(seconds * sr),), dtype=float32]
+        peak 0.9, mono
+    """
+    kit = np.random.default_rng([0xFA417, family])
+    bpm = kit.uniform(90.0, 140.0)
+    root = int(kit.integers(45, 58))
+    scale = _MAJOR if kit.random() < 0.5 else _MINOR
+    pad = _wavetable(kit, int(kit.integers(3, 9)))
+    lead = _wavetable(kit, int(kit.integers(2, 7)))
+    bass = _wavetable(kit, 3)
+    pad_decay = round(kit.uniform(0.8, 2.0), 3)
+    lead_decay = round(kit.uniform(0.15, 0.4), 3)
+    vibrato = kit.uniform(0.0, 1.0)
+    patterns = kit.random((3, 8)) < 0.3  # extra kicks on some off-beat eighths
+    snare = kit.standard_normal(int(0.2 * sr))
+    hat = np.diff(kit.standard_normal(int(0.05 * sr) + 1))
+
+    rng = np.random.default_rng([0xFA417, family, piece])
+    if not shared_timbres:
+        pad, lead, bass = (_wavetable(rng, int(rng.integers(lo, hi))) for lo, hi in ((3, 9), (2, 7), (3, 4)))
+    n = int(round(seconds * sr))
+    out = np.zeros(n, dtype=np.float32)
+    beat_n = int(round(60.0 / (bpm * (1.0 + rng.uniform(-0.003, 0.003))) * sr))
+    progression = _PROGRESSIONS[int(rng.integers(len(_PROGRESSIONS)))]
+    pattern = patterns[int(rng.integers(len(patterns)))]
+
+    def degree_midi(degree: np.ndarray | int, octave: int = 0) -> np.ndarray:
+        d = np.asarray(degree)
+        return root + 12 * (octave + d // 7) + scale[d % 7]
+
+    chord_n = 4 * beat_n
+    for c, start in enumerate(range(0, n, chord_n)):
+        degree = progression[c % len(progression)]
+        for m in degree_midi(np.array([degree, degree + 2, degree + 4]), octave=1):
+            _render(out, pad, start=start, n=chord_n, hz=float(_midi_hz(m)), sr=sr, amp=0.12,
+                    attack=0.03, decay=pad_decay)
+        for b in (0, 2):
+            _render(out, bass, start=start + b * beat_n, n=2 * beat_n, hz=float(_midi_hz(degree_midi(degree) - 12)),
+                    sr=sr, amp=0.25, attack=0.005, decay=0.3)
+
+    t, step = 0, int(rng.integers(7, 14))
+    while t < n:
+        length = beat_n // 2 if rng.random() < 0.6 else beat_n
+        if rng.random() > 0.15:
+            step = int(np.clip(step + rng.integers(-3, 4), 3, 20))
+            _render(out, lead, start=t, n=length, hz=float(_midi_hz(degree_midi(step) + 12)), sr=sr,
+                    amp=0.2, attack=0.01, decay=lead_decay, vibrato=vibrato)
+        t += length
+
+    k_n = int(0.15 * sr)
+    kt = np.arange(k_n) / sr
+    kick = np.sin(2 * np.pi * (45.0 * kt + 60.0 * 0.03 * (1 - np.exp(-kt / 0.03))))
+    for i, start in enumerate(range(0, n, beat_n // 2)):
+        if i % 4 == 0 or (pattern[i % 8] and i % 2 == 1):
+            _burst(out, kick, start=start, sr=sr, amp=0.5, decay=0.08)
+        if i % 4 == 2:
+            _burst(out, snare, start=start, sr=sr, amp=0.15, decay=0.05)
+        _burst(out, hat, start=start, sr=sr, amp=0.06, decay=0.015)
 
     peak = np.abs(out).max()
     return (0.9 * out / peak if peak > 0 else out).astype(np.float32)

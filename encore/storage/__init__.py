@@ -22,8 +22,10 @@ Contract shared by both backends (pinned by ``tests/storage/test_congruence.py``
 * ``delete`` takes ``ids`` or ``filter`` (exactly one); deleting nothing is not an error.
 * Upserting an existing id replaces the point (vectors and payload).
 * Payload values round-trip: str, int, float, bool, None, lists and nested dicts (JSON types).
-* ``QuerySpec.targets`` boosts scores by Gaussian preferences on payload fields, over the
-  ``candidates`` nearest points under the filter (a formula query over a prefetch, in the engine);
+* ``QuerySpec.targets`` boosts scores by Gaussian preferences on payload fields, ``boosts`` by
+  payload values times weights (list elements as ``key[i]``), ``soft_ranges`` by nearness to a
+  range; over the ``candidates`` nearest points under the filter (a formula query over a
+  prefetch, in the engine; missing fields add nothing);
   ``exact`` and ``hnsw_ef`` are search parameters and change no answer's meaning.
 * Sparse vectors: indices are unique integers in ``[0, 2**32)``, in any order; the store sorts
   them (with their values) before handing them to the engine. Duplicates raise ``StorageError``.
@@ -48,6 +50,7 @@ from typing import TYPE_CHECKING
 from encore.errors import StorageError
 from encore.storage._common import _check_fingerprint as check_fingerprint
 from encore.storage.base import (
+    Boost,
     Condition,
     DenseVector,
     Filter,
@@ -61,6 +64,7 @@ from encore.storage.base import (
     QuerySpec,
     Range,
     Record,
+    SoftRange,
     SparseVector,
     Target,
     VectorInput,
@@ -71,6 +75,7 @@ if TYPE_CHECKING:
     from encore.config import Settings
 
 __all__ = [
+    "Boost",
     "Condition",
     "DenseVector",
     "Filter",
@@ -84,6 +89,7 @@ __all__ = [
     "QuerySpec",
     "Range",
     "Record",
+    "SoftRange",
     "SparseVector",
     "Target",
     "VectorInput",

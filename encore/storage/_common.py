@@ -104,6 +104,28 @@ TARGET_MISSING = -1e12
 TARGET_MIDPOINT = 0.5
 
 
+#: A soft range's open end: beyond any descriptor value, and well above ``TARGET_MISSING`` (so a
+#: point without the field stays far outside the range).
+SOFT_OPEN = 1e9
+
+
+def _formula_defaults(spec: Any) -> dict[str, float]:
+    """The value a formula reads for each payload key a point lacks: far from any target or range
+    (no boost), 0 for a linear boost (nothing added)."""
+    defaults = {t.key: TARGET_MISSING for t in (*spec.targets, *spec.soft_ranges)}
+    for b in spec.boosts:
+        if b.key in defaults:
+            raise StorageError(f"payload key {b.key!r} is both a linear boost and a target or range: "
+                               "one formula cannot give a missing value two defaults")
+        defaults[b.key] = 0.0
+    return defaults
+
+
+def _soft_bounds(r: Any) -> tuple[float, float]:
+    """``(gte, lte)`` of a soft range, open ends replaced by :data:`SOFT_OPEN`."""
+    return (-SOFT_OPEN if r.gte is None else float(r.gte)), (SOFT_OPEN if r.lte is None else float(r.lte))
+
+
 def _candidates(spec: Any) -> int:
     """How many nearest points a boosted query re-scores."""
     return max(spec.limit, spec.candidates or 10 * spec.limit)

@@ -115,13 +115,36 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class Boost:
+    """Adds ``weight * value`` of the numeric payload ``key`` to a hit's score. ``key`` may name a
+    list element (``tag_probs[3]``). Points without the key get nothing."""
+
+    key: str
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class SoftRange:
+    """A preference for payload ``key`` inside ``gte..lte`` (either bound may be None): adds
+    ``weight`` inside, and outside ``weight * gauss`` of the distance to the nearest bound (0.5 at
+    ``scale``). Points without the key get nothing. A range filter that left too few points,
+    relaxed: those inside still rank first, the nearest follow."""
+
+    key: str
+    gte: float | None
+    lte: float | None
+    scale: float
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class QuerySpec:
     """One nearest-neighbour query against the named vector ``using``.
 
-    With ``targets``, the ``candidates`` nearest points (default ``10 * limit``) under the filter
-    are re-scored as similarity plus the targets' boosts, in the engine (a formula query), and the
-    best ``limit`` of them returned. ``exact`` searches without the HNSW index (every point
-    passing the filter is compared); ``hnsw_ef`` widens the graph search.
+    With ``targets``, ``boosts`` or ``soft_ranges``, the ``candidates`` nearest points (default
+    ``10 * limit``) under the filter are re-scored as similarity plus those terms, in the engine
+    (a formula query), and the best ``limit`` of them returned. ``exact`` searches without the
+    HNSW index (every point passing the filter is compared); ``hnsw_ef`` widens the graph search.
     """
 
     using: str
@@ -133,7 +156,14 @@ class QuerySpec:
     exact: bool = False
     hnsw_ef: int | None = None
     targets: tuple[Target, ...] = ()
+    boosts: tuple[Boost, ...] = ()
+    soft_ranges: tuple[SoftRange, ...] = ()
     candidates: int | None = None
+
+    @property
+    def rescored(self) -> bool:
+        """Whether the engine re-scores the nearest candidates with a formula."""
+        return bool(self.targets or self.boosts or self.soft_ranges)
 
 
 @dataclass(frozen=True, slots=True)

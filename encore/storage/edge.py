@@ -45,15 +45,16 @@ from encore.errors import StorageError
 from encore.storage._common import (
     LIVE_IDF,
     TARGET_MIDPOINT,
-    TARGET_MISSING,
     _candidates,
     _check_fingerprint,
     _dense,
     _engine_errors,
+    _formula_defaults,
     _is_empty,
     _payload_out,
     _payload_selector,
     _point_id,
+    _soft_bounds,
     _sparse,
     _unique_ids,
     _vectors_out,
@@ -70,7 +71,6 @@ from encore.storage.base import (
     Range,
     Record,
     SparseVector,
-    Target,
 )
 from schemas.collections import CollectionSpec
 
@@ -510,12 +510,12 @@ def _to_edge_query(spec: QuerySpec, coll: _Collection, live_idf: bool) -> Any:
     elif spec.exact or spec.hnsw_ef is not None:
         params = qe.SearchParams(hnsw_ef=spec.hnsw_ef, exact=spec.exact)
     nearest = qe.Query.Nearest(_vector(spec.vector), using=spec.using)
-    if spec.targets:
+    if spec.rescored:
         prefetch = qe.Prefetch(limit=_candidates(spec), query=nearest, filter=_to_edge_filter(spec.filter),
                                params=params)
         return qe.QueryRequest(
             limit=spec.limit,
-            query=_edge_formula(spec.targets),
+            query=_edge_formula(spec),
             prefetches=[prefetch],
             with_payload=_payload_selector(spec.with_payload),
             with_vector=False,
@@ -532,17 +532,28 @@ def _to_edge_query(spec: QuerySpec, coll: _Collection, live_idf: bool) -> Any:
     )
 
 
-def _edge_formula(targets: Sequence[Target]) -> Any:
-    """``$score + sum(weight * gauss_decay(key; value, scale))``, missing keys far from any value."""
+def _edge_formula(spec: QuerySpec) -> Any:
+    """``$score + sum(weight * gauss_decay(key; value, scale)) + sum(weight * key)
+    + sum(weight * gauss_decay(distance outside gte..lte))``; see ``_formula`` in
+    :mod:`encore.storage.remote`, which builds the same expression."""
     import qdrant_edge as qe
 
     e = qe.Expression
     terms = [e.Variable("$score")]
-    for t in targets:
+    for t in spec.targets:
         decay = e.Decay(qe.DecayKind.Gauss, e.Variable(t.key), e.Constant(float(t.value)), TARGET_MIDPOINT,
                         float(t.scale))
         terms.append(e.Mult([e.Constant(float(t.weight)), decay]))
-    return qe.Formula(e.Sum(terms), {t.key: TARGET_MISSING for t in targets})
+    terms.extend(e.Mult([e.Constant(float(b.weight)), e.Variable(b.key)]) for b in spec.boosts)
+    for r in spec.soft_ranges:
+        gte, lte = _soft_bounds(r)
+        below = e.Sum([e.Constant(gte), e.Neg(e.Variable(r.key))])
+        above = e.Sum([e.Variable(r.key), e.Constant(-lte)])
+        # relu(y) = (y + |y|) / 2: how far below gte plus how far above lte, 0 inside.
+        outside = e.Mult([e.Constant(0.5), e.Sum([below, e.Abs(below), above, e.Abs(above)])])
+        decay = e.Decay(qe.DecayKind.Gauss, outside, e.Constant(0.0), TARGET_MIDPOINT, float(r.scale))
+        terms.append(e.Mult([e.Constant(float(r.weight)), decay]))
+    return qe.Formula(e.Sum(terms), _formula_defaults(spec))
 
 
 def _record(point: Any, with_payload: bool | Sequence[str], with_vectors: bool | Sequence[str]) -> Record:

@@ -23,15 +23,16 @@ from encore.storage._common import (
     FINGERPRINT_KEY,
     LIVE_IDF,
     TARGET_MIDPOINT,
-    TARGET_MISSING,
     _candidates,
     _check_fingerprint,
     _dense,
     _engine_errors,
+    _formula_defaults,
     _is_empty,
     _payload_out,
     _payload_selector,
     _point_id,
+    _soft_bounds,
     _sparse,
     _unique_ids,
     _vectors_out,
@@ -48,7 +49,6 @@ from encore.storage.base import (
     Range,
     Record,
     SparseVector,
-    Target,
 )
 from schemas.collections import CollectionSpec
 
@@ -286,11 +286,11 @@ class RemoteStore:
             params = m.SearchParams(idf=m.IdfCorpusParams(corpus=m.Filter()))
         elif spec.exact or spec.hnsw_ef is not None:
             params = m.SearchParams(hnsw_ef=spec.hnsw_ef, exact=spec.exact)
-        if spec.targets:
+        if spec.rescored:
             return m.QueryRequest(
                 prefetch=m.Prefetch(query=_vector(spec.vector), using=spec.using, filter=_to_filter(spec.filter),
                                     params=params, limit=_candidates(spec)),
-                query=_formula(spec.targets),
+                query=_formula(spec),
                 limit=spec.limit,
                 with_payload=_payload_selector(spec.with_payload),
                 with_vector=False,
@@ -393,16 +393,29 @@ def _index_params(spec: Any) -> dict[str, Any]:
     return out
 
 
-def _formula(targets: Sequence[Target]) -> Any:
-    """``$score + sum(weight * gauss_decay(key; value, scale))``, missing keys far from any value."""
+def _formula(spec: QuerySpec) -> Any:
+    """``$score + sum(weight * gauss_decay(key; value, scale)) + sum(weight * key)
+    + sum(weight * gauss_decay(distance outside gte..lte))``, missing keys far from any target
+    or range and 0 in a linear boost."""
     from qdrant_client import models as m
 
     terms: list[Any] = ["$score"]
-    for t in targets:
+    for t in spec.targets:
         decay = m.GaussDecayExpression(gauss_decay=m.DecayParamsExpression(
             x=t.key, target=float(t.value), scale=float(t.scale), midpoint=TARGET_MIDPOINT))
         terms.append(m.MultExpression(mult=[float(t.weight), decay]))
-    return m.FormulaQuery(formula=m.SumExpression(sum=terms), defaults={t.key: TARGET_MISSING for t in targets})
+    terms.extend(m.MultExpression(mult=[float(b.weight), b.key]) for b in spec.boosts)
+    for r in spec.soft_ranges:
+        gte, lte = _soft_bounds(r)
+        below = m.SumExpression(sum=[gte, m.NegExpression(neg=r.key)])
+        above = m.SumExpression(sum=[r.key, -lte])
+        # relu(y) = (y + |y|) / 2: how far below gte plus how far above lte, 0 inside.
+        outside = m.MultExpression(mult=[0.5, m.SumExpression(sum=[below, m.AbsExpression(abs=below), above,
+                                                                   m.AbsExpression(abs=above)])])
+        decay = m.GaussDecayExpression(gauss_decay=m.DecayParamsExpression(
+            x=outside, target=0.0, scale=float(r.scale), midpoint=TARGET_MIDPOINT))
+        terms.append(m.MultExpression(mult=[float(r.weight), decay]))
+    return m.FormulaQuery(formula=m.SumExpression(sum=terms), defaults=_formula_defaults(spec))
 
 
 def _record(point: Any, with_payload: bool | Sequence[str], with_vectors: bool | Sequence[str]) -> Record:

@@ -755,9 +755,11 @@ def interpret(
     tags = {t: round(w, 3) for t, w in r.tags.items() if round(w, 3) != 0.0}
     targets = {k: round(sum(v) / len(v), 3) for k, v in r.targets.items() if v}
     ranges = {f"{name}_{end}": r.ranges[name][k] for name in _RANGE_NAMES for k, end in enumerate(("min", "max"))}
+    # Bounds from mood words, not typed numbers ("over 120 bpm" replaced the mood's tempo): soft.
+    implied = [b for b, v in ranges.items() if v is not None and b.rsplit("_", 1)[0] not in r.explicit]
     return Interpretation(
         text=text, year_min=r.year_min, year_max=r.year_max, genres=r.genres, moods=r.moods, tags=tags,
         targets=targets, artists_like=r.like, artists_by=r.by, artists_not=r.not_,
-        excluded_genres=r.excluded_genres, free_text=free_text,
+        excluded_genres=r.excluded_genres, implied=implied, free_text=free_text,
         explanations=[line for _, line in sorted(r.notes, key=lambda item: item[0])], **ranges,
     )

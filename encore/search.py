@@ -12,6 +12,14 @@
 3. One query per vector, each under the filters the interpretation implies (applied in the
    engine), fused by reciprocal rank when there are several; ``target_*`` preferences boost
    scores; at most a few tracks per artist.
+4. The tag query's nearest tracks are re-ranked in the engine by how strongly they carry the
+   wanted tags (a formula over their stored ``tag_probs``, :meth:`World.tag_boosts`): the
+   ``tags`` vector alone ranks by the direction of a track's tag deviation, so a track leaning
+   faintly towards "happy" could beat one that is clearly happy.
+5. What words implied is soft where, as a filter, it would leave too few tracks: a genre no track
+   of the collection has is searched as its sound (its tags), and energy, danceability and tempo
+   ranges from mood words become preferences (tracks inside first, then the nearest). Numbers
+   typed and filters given stay filters. The interpretation says what was relaxed.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from encore.errors import NotFound
-from encore.storage.base import Filter, FusedQuery, MatchAny, MatchValue, QuerySpec
+from encore.storage.base import Boost, Filter, FusedQuery, MatchAny, MatchValue, QuerySpec, SoftRange
 from encore.world import PAYLOAD_FIELDS, World, artist_key, diverse, genre_key, to_filter, to_public
 from schemas.api import Filters, TrackPublic
 from schemas.search import Interpretation, SearchResult
@@ -48,6 +56,13 @@ class SearchParams:
     overfetch: int = 4
     vocabulary_artists: int = 1_000_000
     """Most artists read into the vocabulary (by track count)."""
+    min_results: int = 10
+    """Ranges implied by words that leave fewer tracks than this (or than asked for, when fewer)
+    are relaxed into preferences."""
+    soft_range_weight: float = 100.0
+    """What being inside a relaxed range adds to a score; half that at one target scale outside
+    (``WorldParams.target_scales``: energy 0.15, tempo 12 bpm). Large, so that the tracks inside
+    rank first whatever their tags, as the interpretation says, and the nearest next."""
 
 
 class Searcher:
@@ -70,6 +85,8 @@ class Searcher:
         self.query_params = query_params
         self._vocabulary: QueryVocabulary | None = None
         self._vocabulary_key: object = None
+        self._genres_here: frozenset[str] = frozenset()
+        """Genres some track of the collection has (the vocabulary also knows genres.json's)."""
 
     @cached_property
     def _genre_profiles(self) -> dict[str, Genre]:
@@ -88,6 +105,7 @@ class Searcher:
             artists = [a for a, _ in store.facet(name, "artist", limit=self.params.vocabulary_artists)]
             genres = [g for g, _ in store.facet(name, "genre", limit=1000)]
             self._vocabulary = load_vocabulary(artists=artists, genres=genres, tag_names=self.world.tag_space.names)
+            self._genres_here = frozenset(genre_key(g) for g in genres)
             self._vocabulary_key = key
         return self._vocabulary
 
@@ -105,10 +123,19 @@ class Searcher:
         return SearchResult(interpretation=interp, results=self.run(interp, limit=limit, filters=filters))
 
     def run(self, interp: Interpretation, *, limit: int, filters: Filters | None = None) -> list[TrackPublic]:
-        """The tracks an interpretation asks for (``filters`` given explicitly win over the query's)."""
+        """The tracks an interpretation asks for (``filters`` given explicitly win over the query's).
+
+        ``interp`` is updated in place with what the search did: what the free text mapped to, a
+        genre searched as its sound, ranges relaxed into preferences.
+        """
+        self._absent_genres_as_sound(interp, filters)
+        weights = self._tag_weights(interp)
+        described = self._described_text(interp)
+        clap = bool(self.text_tower is not None and described and "clap" in self.world.spaces)
+        self._relax_ranges(interp, filters, limit=limit, can_rank=bool(weights or interp.artists_like or clap))
         flt = self._filter(interp, filters)
-        prefer = interp.preferences()
-        targets = self.world.targets_for(prefer)
+        targets = self.world.targets_for(interp.preferences())
+        soft = self._soft_ranges(interp)
         depth = limit * self.params.overfetch
         queries: list[QuerySpec] = []
         for artist in interp.artists_like:
@@ -117,14 +144,13 @@ class Searcher:
             except NotFound:
                 interp.explanations.append(f"like {artist}: no tracks by {artist} with an audio embedding, ignored")
                 continue
-            queries.append(self._spec(space, centre, depth, flt, targets))
-        described = self._described_text(interp)
-        if self.text_tower is not None and described and "clap" in self.world.spaces:
-            queries.append(self._spec("clap", self.text_tower([described])[0], depth, flt, targets))
+            queries.append(self._spec(space, centre, depth, flt, targets, soft))
+        if clap and self.text_tower is not None:
+            queries.append(self._spec("clap", self.text_tower([described])[0], depth, flt, targets, soft))
             interp.explanations.append(f'"{described}" → CLAP text embedding, searched in the clap space')
-        weights = self._tag_weights(interp)
         if weights:
-            queries.append(self._spec("tags", self.world.tag_space.profile(weights), depth, flt, targets))
+            queries.append(self._spec("tags", self.world.tag_space.profile(weights), depth, flt, targets, soft,
+                                      boosts=self.world.tag_boosts(weights)))
         store, name = self.world.store, self.world.name
         if not queries:
             interp.explanations.append("no sound described: tracks matching the filters, in no particular order")
@@ -138,6 +164,64 @@ class Searcher:
         pool = [to_public(h.payload or {}, score=h.score) for h in hits]
         return diverse(pool, per_artist=self.params.per_artist, limit=limit, top_up=True)
 
+    def _absent_genres_as_sound(self, interp: Interpretation, given: Filters | None) -> None:
+        """A genre read from the query that no track of the collection is labelled with can only
+        empty the answer (a collection without genre labels has none): search its sound instead,
+        the tags of its ``genres.json`` profile, or the tag of that name."""
+        if not interp.genres or (given is not None and "genre" in given.model_fields_set):
+            return
+        self.vocabulary()  # the collection's genres as they are now
+        absent = [g for g in interp.genres if genre_key(g) not in self._genres_here]
+        if not absent:
+            return
+        known = {n.casefold(): n for n in self.world.tag_space.names}
+        for genre in absent:
+            profile = self._genre_profiles.get(genre_key(genre))
+            if profile is not None:
+                added = {t: self.params.genre_tag_weight * p for t, p in profile.tags.items() if t.casefold() in known}
+            else:
+                added = {known[genre.casefold()]: 1.0} if genre.casefold() in known else {}
+            for tag, w in added.items():
+                interp.tags[tag] = round(interp.tags.get(tag, 0.0) + w, 3)
+            shown = ", ".join(f"{t} {w:+.2g}" for t, w in sorted(added.items(), key=lambda kv: -kv[1])[:5])
+            interp.explanations.append(
+                f"genre {genre}: no track of this collection is labelled {genre}; "
+                + (f"searched by its sound instead (tags {shown})" if added else "ignored"))
+        interp.genres = [g for g in interp.genres if g not in absent]
+
+    def _relax_ranges(self, interp: Interpretation, given: Filters | None, *, limit: int, can_rank: bool) -> None:
+        """Turn the ranges words implied into preferences when, as filters, they leave too few tracks."""
+        given_set = given.model_fields_set if given is not None else set()
+        soft = [b for b in interp.implied if getattr(interp, b) is not None and b not in given_set]
+        if not soft:
+            return
+        need = min(limit, self.params.min_results)
+        passing = self.world.store.count(self.world.name, filter=self._filter(interp, given))
+        if passing >= need:
+            return
+        bounds = {b: float(getattr(interp, b)) for b in soft}
+        said = ", ".join(_bound_text(b, v) for b, v in bounds.items())
+        leave = f"{said} leave{'s' if len(bounds) == 1 else ''} {passing} of {self.world.count()} tracks"
+        if not can_rank:
+            interp.explanations.append(f"{leave}; nothing describes the sound to rank the others by, so they stay "
+                                       "filters")
+            return
+        for b in bounds:
+            setattr(interp, b, None)
+        interp.implied = [b for b in interp.implied if b not in bounds]
+        interp.relaxed = {**interp.relaxed, **bounds}
+        interp.explanations.append(f"{leave}, fewer than {need}: searched as preferences instead (tracks inside "
+                                   "first, then the nearest)")
+
+    def _soft_ranges(self, interp: Interpretation) -> tuple[SoftRange, ...]:
+        scales = dict(self.world.params.target_scales)
+        out = []
+        for name in ("energy", "danceability", "tempo"):
+            lo, hi = interp.relaxed.get(f"{name}_min"), interp.relaxed.get(f"{name}_max")
+            if lo is not None or hi is not None:
+                out.append(SoftRange(name, lo, hi, scales[name], self.params.soft_range_weight))
+        return tuple(out)
+
     @staticmethod
     def _described_text(interp: Interpretation) -> str:
         """The words that describe the sound (artist names out: CLAP reads "punk" in "Daft Punk" too)."""
@@ -148,11 +232,16 @@ class Searcher:
                       " ", " ".join(text.split()), flags=re.IGNORECASE)
         return " ".join(text.split())
 
-    def _spec(self, using: str, vector: np.ndarray, limit: int, flt: Filter | None, targets) -> QuerySpec:
+    def _spec(self, using: str, vector: np.ndarray, limit: int, flt: Filter | None, targets,
+              soft: tuple[SoftRange, ...], *, boosts: tuple[Boost, ...] = ()) -> QuerySpec:
         v = np.asarray(vector, dtype=np.float64)
         v = v / (np.linalg.norm(v) or 1.0)
-        return QuerySpec(using=using, vector=v.tolist(), limit=limit, filter=flt,
-                         with_payload=list(PAYLOAD_FIELDS), targets=targets, hnsw_ef=self.world.params.hnsw_ef)
+        # Re-ranking by tag strength looks deeper than the answer: the strongest carriers of a tag
+        # need not be the nearest in direction.
+        candidates = max(10 * limit, self.world.params.tag_candidates) if boosts or soft else None
+        return QuerySpec(using=using, vector=v.tolist(), limit=limit, filter=flt, with_payload=list(PAYLOAD_FIELDS),
+                         targets=targets, boosts=boosts, soft_ranges=soft, candidates=candidates,
+                         hnsw_ef=self.world.params.hnsw_ef)
 
     def _tag_weights(self, interp: Interpretation) -> dict[str, float]:
         weights = dict(interp.tags)
@@ -191,3 +280,10 @@ class Searcher:
             return None
         return Filter(must=tuple(must), must_not=tuple(must_not))
 
+
+
+def _bound_text(bound: str, value: float) -> str:
+    """``energy_min`` 0.6 as "energy ≥ 0.6"."""
+    name, end = bound.rsplit("_", 1)
+    unit = " bpm" if name == "tempo" else ""
+    return f"{name} {'≥' if end == 'min' else '≤'} {value:g}{unit}"

@@ -11,7 +11,8 @@ neighbours in one space under payload filters, applied inside the engine:
 * :meth:`World.artist_radio`: neighbours of an artist's centroid, that artist excluded, at most a
   few tracks per other artist so the radio stays diverse;
 * :meth:`World.by_tags`: mood playlists, a weighted tag profile searched in the ``tags`` space
-  plus descriptor ranges;
+  plus descriptor ranges, its nearest tracks re-ranked by how strongly they carry the wanted tags
+  (:meth:`World.tag_boosts`);
 * :meth:`World.genre_neighbours`: the genres whose centroids lie nearest a genre's.
 """
 
@@ -27,7 +28,7 @@ from typing import Literal
 import numpy as np
 
 from encore.errors import BadInput, NotFound
-from encore.storage.base import Filter, HasId, MatchValue, Point, QuerySpec, Range, Target, VectorStore
+from encore.storage.base import Boost, Filter, HasId, MatchValue, Point, QuerySpec, Range, Target, VectorStore
 from schemas.api import Filters, GenreNeighbour, Preferences, TrackPublic
 from schemas.collections import CollectionSpec, HnswSpec, world_collection
 
@@ -67,6 +68,14 @@ class WorldParams:
     target_scales: tuple[tuple[str, float], ...] = (("energy", 0.15), ("danceability", 0.15), ("tempo", 12.0),
                                                     ("year", 6.0))
     """Distance from a target at which its boost is half."""
+    tag_strength_weight: float = 0.3
+    """What carrying the wanted tags adds to a tag search's score, per multiple of a typical track's
+    probability (the weighted mean over the wanted tags of ``probability / reference``). The
+    ``tags`` vector ranks by the direction of a track's tag deviation, not by how strongly it
+    carries a tag: on 160 real tracks this term took the median tag lift from 1.55x to 1.74x
+    (bench/search_quality.py; a perfect ranking reaches 1.75x there)."""
+    tag_candidates: int = 1000
+    """Nearest tracks (under the filters) a tag search re-ranks by tag strength."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,16 +327,34 @@ class World:
         limit: int = 20,
         exclude_ids: Sequence[str] = (),
         prefer: Preferences | None = None,
+        boosts: tuple[Boost, ...] = (),
     ) -> list[TrackPublic]:
         """The ``limit`` tracks nearest ``vector`` in space ``using``, under ``filters``, boosted
-        towards the ``prefer`` targets."""
+        towards the ``prefer`` targets and by ``boosts`` (:meth:`tag_boosts`)."""
         if using not in self.spaces:
             raise BadInput(f"no vector space {using!r} in the world collection (spaces: {', '.join(self.spaces)})")
         hits = self.store.query(self.name, QuerySpec(
             using=using, vector=_unit(vector).tolist(), limit=limit,
             filter=to_filter(filters, exclude_ids=exclude_ids), with_payload=list(PAYLOAD_FIELDS),
-            targets=self.targets_for(prefer), hnsw_ef=self.params.hnsw_ef))
+            targets=self.targets_for(prefer), boosts=boosts, hnsw_ef=self.params.hnsw_ef,
+            candidates=max(10 * limit, self.params.tag_candidates) if boosts else None))
         return [to_public(h.payload or {}, score=h.score) for h in hits]
+
+    def tag_boosts(self, weights: dict[str, float]) -> tuple[Boost, ...]:
+        """Score terms for how strongly a track carries the weighted tags, read from its stored
+        ``tag_probs`` in the engine: ``tag_strength_weight * sum(w * p / reference) / sum(w > 0)``.
+
+        Dividing by the typical track's probability puts rare tags (happy: 0.3% typical) and
+        common ones (rock: 13%) on one scale: a track at twice the typical level of every wanted
+        tag scores 2 units. Negative weights pull away from a tag the same way.
+        """
+        positive = sum(w for w in weights.values() if w > 0) or sum(abs(w) for w in weights.values())
+        if not positive:
+            return ()
+        scale = self.params.tag_strength_weight / positive
+        return tuple(
+            Boost(f"tag_probs[{i}]", scale * float(w) / max(float(self.tag_space.reference[i]), 1e-4))
+            for i, w in ((self.tag_space.index(name), w) for name, w in weights.items()) if w)
 
     def targets_for(self, prefer: Preferences | None) -> tuple[Target, ...]:
         if prefer is None:
@@ -381,11 +408,12 @@ class World:
         limit: int = 20,
         prefer: Preferences | None = None,
     ) -> list[TrackPublic]:
-        """A mood playlist: tracks leaning towards the weighted tags, under descriptor ranges."""
+        """A mood playlist: tracks carrying the weighted tags most strongly (among those leaning
+        towards them), under descriptor ranges."""
         if "tags" not in self.spaces:
             raise BadInput("the world collection has no tags space")
         pool = self.search(self.tag_space.profile(weights), using="tags", filters=filters,
-                           limit=limit * self.params.overfetch, prefer=prefer)
+                           limit=limit * self.params.overfetch, prefer=prefer, boosts=self.tag_boosts(weights))
         return diverse(pool, per_artist=self.params.radio_per_artist, limit=limit, top_up=True)
 
     def genre_counts(self, genres: Iterable[str]) -> dict[str, int]:

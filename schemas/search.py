@@ -45,6 +45,12 @@ class Interpretation(BaseModel):
     artists_by: list[str] = Field(default_factory=list, description="Only these artists.")
     artists_not: list[str] = Field(default_factory=list, description="Leave these artists out.")
     excluded_genres: list[str] = Field(default_factory=list)
+    implied: list[str] = Field(default_factory=list, description=(
+        "Range bounds (`energy_min`, `tempo_max`, ...) that words implied (moods, activities, tempo words) "
+        "rather than numbers typed or filters given: a search relaxes these when they leave too few tracks."))
+    relaxed: dict[str, float] = Field(default_factory=dict, description=(
+        "Range bounds the search relaxed into preferences because, as filters, they left fewer tracks than "
+        "asked for: tracks inside the ranges rank first, then the nearest."))
     free_text: str = ""
     explanations: list[str] = Field(default_factory=list)
 
@@ -90,6 +96,8 @@ class Interpretation(BaseModel):
             said.append(f"{name} dropped" if value is None else f"{name} {value}")
         if not changes:
             return self
+        # A bound given explicitly is the client's, never relaxed.
+        changes["implied"] = [b for b in self.implied if b not in changes]
         return self.model_copy(update={**changes, "explanations": [*self.explanations,
                                                                    f"filters given: {', '.join(said)}"]})
 
@@ -106,8 +114,8 @@ class Interpretation(BaseModel):
 
     def is_empty(self) -> bool:
         """Nothing understood beyond free text."""
-        return self.model_dump(exclude={"text", "free_text", "explanations"}) == Interpretation(
-            text=self.text).model_dump(exclude={"text", "free_text", "explanations"})
+        skip = {"text", "free_text", "explanations", "implied"}
+        return self.model_dump(exclude=skip) == Interpretation(text=self.text).model_dump(exclude=skip)
 
 
 class SearchRequest(BaseModel):

@@ -59,6 +59,17 @@ class CollectionSpec:
     the fingerprint, since the same points answer the same questions however they are spread."""
     replication_factor: int | None = None
     """Copies of each shard on a cluster (None: the server's default)."""
+    payload_links: tuple[str, ...] | None = None
+    """Indexed payload fields whose values get their own HNSW links (``HnswSpec.payload_m``);
+    the other indexes are built without (``enable_hnsw: false``). None: every indexed field, the
+    engine's default. Each linked field costs about one more graph build per vector space once its
+    values hold more points than ``full_scan_threshold_kb`` covers: at 1M tracks, links on all ten
+    world fields (numeric ranges and multi-valued tags included) made the index build the largest
+    part of an ingest (BENCHMARKS.md). Not part of the fingerprint: links change speed, not answers."""
+
+    def links_payload(self, field_name: str) -> bool:
+        """Whether the payload index of ``field_name`` gets HNSW links (:attr:`payload_links`)."""
+        return self.payload_links is None or field_name in self.payload_links
 
     def fingerprint(self) -> dict[str, Any]:
         """What must match between this build and stored data, as a JSON-able dict."""
@@ -126,6 +137,12 @@ def catalog_collection(
 
 WORLD_SCHEMA_VERSION = 1
 
+#: World payload fields whose values get their own graph links: a genre filter keeps a large share
+#: of the collection (too many points for an exact scan at scale) and must stay connected. Years and
+#: descriptor ranges cut across any block the engine would link, artists are small enough for
+#: exact scans, and tags are multi-valued (links for each would multiply the build).
+WORLD_PAYLOAD_LINKS = ("genre",)
+
 #: Payload fields of the world tier with a Qdrant index: what discovery filters on.
 WORLD_PAYLOAD_INDEXES: dict[str, PayloadKind] = {
     "track_id": "keyword",
@@ -165,6 +182,7 @@ def world_collection(
         dense={name: DenseVectorSpec(dim=dim, distance="cosine", hnsw=hnsw, quantization=quantization)
                for name, dim in sorted(vectors.items())},
         payload_indexes=dict(WORLD_PAYLOAD_INDEXES),
+        payload_links=WORLD_PAYLOAD_LINKS,
         params=params,
         shard_number=shard_number,
         replication_factor=replication_factor,

@@ -191,21 +191,24 @@ class EdgeStore:
         import qdrant_edge as qe
 
         kinds = {
-            "keyword": qe.PayloadSchemaType.Keyword,
-            "integer": qe.PayloadSchemaType.Integer,
-            "float": qe.PayloadSchemaType.Float,
-            "bool": qe.PayloadSchemaType.Bool,
+            "keyword": (qe.PayloadSchemaType.Keyword, qe.KeywordIndexParams),
+            "integer": (qe.PayloadSchemaType.Integer, lambda **kw: qe.IntegerIndexParams(lookup=True, range=True, **kw)),
+            "float": (qe.PayloadSchemaType.Float, qe.FloatIndexParams),
+            "bool": (qe.PayloadSchemaType.Bool, None),
         }
         existing = shard.info().payload_schema
         changed = False
         for field_name, kind in spec.payload_indexes.items():
-            want = kinds[kind]
+            want, params = kinds[kind]
+            links = spec.links_payload(field_name)
             have = existing.get(field_name)
-            if have is not None and have.data_type == want:
+            have_links = getattr(have.params, "enable_hnsw", None) is not False if have is not None and have.params else True
+            if have is not None and have.data_type == want and (params is None or have_links == links):
                 continue
             if have is not None:
                 shard.update(qe.UpdateOperation.delete_field_index(field_name))
-            shard.update(qe.UpdateOperation.create_field_index(field_name, want))
+            schema = want if params is None or links else params(enable_hnsw=False)
+            shard.update(qe.UpdateOperation.create_field_index(field_name, schema))
             changed = True
         if changed:
             shard.flush()

@@ -113,19 +113,22 @@ class RemoteStore:
             return  # local mode ignores payload indexes (and warns about each one)
 
         kinds = {
-            "keyword": m.PayloadSchemaType.KEYWORD,
-            "integer": m.PayloadSchemaType.INTEGER,
-            "float": m.PayloadSchemaType.FLOAT,
-            "bool": m.PayloadSchemaType.BOOL,
+            "keyword": (m.PayloadSchemaType.KEYWORD, m.KeywordIndexParams),
+            "integer": (m.PayloadSchemaType.INTEGER, m.IntegerIndexParams),
+            "float": (m.PayloadSchemaType.FLOAT, m.FloatIndexParams),
+            "bool": (m.PayloadSchemaType.BOOL, None),
         }
         for field_name, kind in spec.payload_indexes.items():
-            want = kinds[kind]
+            want, params = kinds[kind]
+            links = spec.links_payload(field_name)
             have = existing.get(field_name)
-            if have is not None and have.data_type == want:
+            have_links = getattr(have.params, "enable_hnsw", None) is not False if have is not None and have.params else True
+            if have is not None and have.data_type == want and (params is None or have_links == links):
                 continue
             if have is not None:
                 self.client.delete_payload_index(spec.name, field_name, wait=True)
-            self.client.create_payload_index(spec.name, field_name, field_schema=want, wait=True)
+            schema = want if params is None or links else params(type=kind, enable_hnsw=False)
+            self.client.create_payload_index(spec.name, field_name, field_schema=schema, wait=True)
 
     def collection_exists(self, name: str) -> bool:
         with _engine_errors(f"looking up collection {name!r}"):

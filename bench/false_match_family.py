@@ -17,6 +17,12 @@ many true clips are still identified (a rule that answers "unknown" to everythin
 matches either). Variants: ``shared`` (the family's timbres for every piece) and ``own`` (each
 piece draws its own pad, lead and bass timbres; drums, key and tempo stay shared).
 
+As in bench/identify.py, an answer for an unknown clip is first checked at the clip itself: when
+the matched piece's audio, where the answer put the clip, is the clip's own audio
+(``music.clip_audio_match`` detail >= ``music.SAME_AUDIO_DETAIL``: the backing of both pieces
+with the tunes resting or coinciding), no rule could tell them apart and it is reported as a
+same-audio match, not counted as false.
+
 Prints the false-match rate per cell, the true-match rate, and the evidence of the worst false
 matches (highest confidence): aligned landmarks, coverage, side lobe, envelope r and detail and
 the rest of :class:`encore.matching.Evidence`. Run pinned: ``taskset -c 1 python
@@ -43,6 +49,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import music  # noqa: E402  (bench/music.py, a sibling script)
+
 from encore import augment  # noqa: E402
 from tests.utils.audio import synth_family  # noqa: E402
 
@@ -91,10 +100,13 @@ def run_family(family: int, *, timbres: str, args: argparse.Namespace) -> dict:
             ids = {}
             for k in range(args.catalog):
                 ids[k] = enc.add_catalog_audio(piece(k), meta=TrackMeta(title=f"family {family} piece {k}")).track_id
-            cells: dict[str, dict] = defaultdict(lambda: {"queries": 0, "false": 0, "true_queries": 0, "found": 0,
-                                                          "wrong": 0})
+            piece_of = {tid: k for k, tid in ids.items()}
+            cells: dict[str, dict] = defaultdict(lambda: {"queries": 0, "false": 0, "same_audio": 0, "true_queries": 0,
+                                                          "found": 0, "wrong": 0})
             false_matches: list[dict] = []
             wrong_answers: list[dict] = []
+            true_matches: list[dict] = []
+            same_audio: list[dict] = []
             jobs = [("unknown", UNKNOWN_BASE + u) for u in range(args.unknown)]
             jobs += [("indexed", k) for k in range(min(args.positives, args.catalog))]
             for kind, k in jobs:
@@ -113,18 +125,26 @@ def run_family(family: int, *, timbres: str, args: argparse.Namespace) -> dict:
                         if kind == "unknown":
                             cell["queries"] += 1
                             if m is not None:
-                                cell["false"] += 1
-                                false_matches.append({**where, "matched": m.title, **_evidence(m)})
+                                # As bench/identify.py: is the matched audio, where the answer put
+                                # the clip, the clip's own audio (backing with the tune resting)?
+                                check = music.clip_audio_match(base, piece(piece_of[m.track_id]), sr=sr,
+                                                               offset_s=m.offset_s, speed=m.speed)
+                                same = check["detail"] >= music.SAME_AUDIO_DETAIL
+                                cell["same_audio" if same else "false"] += 1
+                                (same_audio if same else false_matches).append(
+                                    {**where, "matched": m.title, "audio_check": check, **_evidence(m)})
                         else:
                             cell["true_queries"] += 1
                             if m is not None and m.track_id == ids[k]:
                                 cell["found"] += 1
+                                true_matches.append({**where, **_evidence(m)})
                             elif m is not None:
                                 cell["wrong"] += 1
                                 wrong_answers.append({**where, "matched": m.title, **_evidence(m)})
         finally:
             enc.close()
-    return {"cells": dict(cells), "false_matches": false_matches, "wrong_answers": wrong_answers}
+    return {"cells": dict(cells), "false_matches": false_matches, "wrong_answers": wrong_answers,
+            "true_matches": true_matches, "same_audio": same_audio}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,22 +178,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# Family false matches ({args.catalog} catalog pieces, {args.unknown} unknown and "
           f"{min(args.positives, args.catalog)} catalog pieces queried per family; families {args.families})\n")
     keys = [f"{d}@{length:g}s" for d in args.degradations for length in args.lengths]
-    print("| timbres | cell | false matches | true clips identified | wrong answers |")
-    print("|---|---|---:|---:|---:|")
+    print("| timbres | cell | false matches | same audio (not counted) | true clips identified | wrong answers |")
+    print("|---|---|---:|---:|---:|---:|")
     totals: dict[str, dict[str, int]] = {}
     for timbres in args.timbres:
         runs = [r for r in report["runs"] if r["timbres"] == timbres]
-        tot = totals.setdefault(timbres, {"queries": 0, "false": 0, "true_queries": 0, "found": 0, "wrong": 0})
+        tot = totals.setdefault(timbres, {"queries": 0, "false": 0, "same_audio": 0, "true_queries": 0, "found": 0,
+                                          "wrong": 0})
         for key in keys:
             agg = {f: sum(r["cells"][key][f] for r in runs) for f in tot}
             for f in tot:
                 tot[f] += agg[f]
-            print(f"| {timbres} | {key} | {agg['false']}/{agg['queries']} | {agg['found']}/{agg['true_queries']} "
+            print(f"| {timbres} | {key} | {agg['false']}/{agg['queries']} | {agg['same_audio']} "
+                  f"| {agg['found']}/{agg['true_queries']} "
                   f"| {agg['wrong']} |")
     print()
     for timbres, tot in totals.items():
         rate = tot["false"] / max(1, tot["queries"])
         print(f"{timbres} timbres: false matches {tot['false']}/{tot['queries']} ({100 * rate:.1f}%), "
+              f"same-audio matches {tot['same_audio']}, "
               f"true clips identified {tot['found']}/{tot['true_queries']} "
               f"({100 * tot['found'] / max(1, tot['true_queries']):.1f}%), wrong answers {tot['wrong']}")
     report["totals"] = totals

@@ -302,6 +302,7 @@ def run(args: argparse.Namespace) -> dict:
             for qu in queries:
                 groups[(qu.kind, qu.track)].append(qu)
             calibration: list[tuple[float, str]] = []
+            peak_evidence: list[dict] = []  # the strongest-peaks test's figures of every match (matching.peaks_pass)
             audio_cache: dict[str, np.ndarray] = {}
 
             def track_audio(manifest_track_id: str) -> np.ndarray:
@@ -334,9 +335,14 @@ def run(args: argparse.Namespace) -> dict:
                         bar.update()
                         verdict, check, got = None, None, {"got": None}
                         if match is not None:
+                            # What the decision saw (not timed): the public answer leaves the evidence out.
+                            full = enc.catalog.identify(np.asarray(clip, dtype=np.float32))
+                            ev = full.evidence if full is not None else None
+                            found = ev.peaks.found if ev is not None and ev.peaks is not None else None
+                            n_peaks = ev.peaks.peaks if ev is not None and ev.peaks is not None else None
                             got = {"got": manifest_id.get(match.track_id), "confidence": match.confidence,
                                    "got_offset_s": match.offset_s, "got_speed": match.speed,
-                                   "aligned": match.aligned_hashes}
+                                   "aligned": match.aligned_hashes, "peaks_found": found}
                             if kind == "indexed" and match.track_id == ids[ti]:
                                 verdict = "correct"
                             elif match.track_id in shares[track["id"]]:
@@ -351,6 +357,8 @@ def run(args: argparse.Namespace) -> dict:
                                     if check["detail"] >= music.SAME_AUDIO_DETAIL:
                                         verdict = "verified_shared"
                             calibration.append((match.confidence, verdict))
+                            peak_evidence.append({"kind": kind, "verdict": verdict, "degradation": name,
+                                                  "length": qu.length, "peaks_found": found, "peaks": n_peaks})
                         if kind == "indexed":
                             cell.n += 1
                             cell.latencies_ms.append(ms)
@@ -406,6 +414,7 @@ def run(args: argparse.Namespace) -> dict:
     }
     report["failures"] = failures
     report["calibration"] = _calibration(calibration)
+    report["peak_evidence"] = peak_evidence
     report["targets"] = []
     for target in TARGETS:
         value, ok = target.check(report)

@@ -33,7 +33,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from encore.errors import NotFound
-from encore.matching import EmbeddingMatchParams, Evidence, MatchParams, align_peaks, decide, envelope_match
+from encore.matching import (
+    EmbeddingMatchParams,
+    Evidence,
+    MatchParams,
+    align_peaks,
+    decide,
+    envelope_match,
+    passes_envelope,
+    peak_match,
+)
 from encore.storage.base import Filter, MatchValue, Point, QuerySpec, SparseVector, VectorStore
 from indexers.fingerprint import (
     HASH_SPACE,
@@ -42,6 +51,7 @@ from indexers.fingerprint import (
     Landmarks,
     analyze_catalog,
     analyze_query,
+    landmark_peaks,
     landmarks,
 )
 from schemas.collections import CollectionSpec, catalog_collection
@@ -108,14 +118,29 @@ class CatalogMatch:
     """Everything the landmark decision saw for the accepted hypothesis, for diagnosis (benchmarks)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Region:
     """The fetched catalog segments of one candidate track."""
 
     landmarks: Landmarks
     envelope: np.ndarray
+    """Frames of segments not fetched are NaN."""
     start: int
     meta: dict
+    params: FingerprintParams
+    _peak_keys: np.ndarray | None = None
+
+    @property
+    def known(self) -> np.ndarray:
+        """Region frames whose segment was fetched."""
+        return ~np.isnan(self.envelope[:, 0])
+
+    def peak_keys(self) -> np.ndarray:
+        """The peaks the region's landmarks were hashed from (:func:`~indexers.fingerprint.landmark_peaks`),
+        rebuilt on first use: only regions with a hypothesis past the envelope test need them."""
+        if self._peak_keys is None:
+            self._peak_keys = landmark_peaks(self.landmarks, params=self.params)
+        return self._peak_keys
 
 
 def content_id(y: np.ndarray) -> str:
@@ -376,7 +401,15 @@ class Catalog:
                 for al in hyps[: mp.hypotheses]:
                     env = envelope_match(query.envelope, region.envelope, ref_start=region.start,
                                          offset_frames=al.offset_frames, speed=al.speed)
-                    evidence.append(Evidence(tid, al, env))
+                    ev = Evidence(tid, al, env)
+                    if passes_envelope(ev, params=mp):  # the peak test costs more: only for contenders
+                        ev = Evidence(tid, al, env, peak_match(
+                            region.peak_keys(), query.peaks,
+                            known=region.known, ref_start=region.start,
+                            offset_frames=al.offset_frames, speed=al.speed, top=mp.peak_top,
+                            frame_tol=mp.peak_frame_tol, step_tol=mp.peak_step_tol,
+                            steps_per_octave=self.params.steps_per_octave))
+                    evidence.append(ev)
             picked = decide(evidence, params=mp)
             if picked is not None:
                 return self._match(picked[0], regions[picked[0].track].meta, picked[1])
@@ -441,7 +474,7 @@ class Catalog:
                 rows = _unpack_env(p["env"], bands)
                 at = int(p["start_frame"]) - start
                 env[at : at + rows.shape[0]] = rows
-            regions[tid] = _Region(ref, env, start, {k: head.get(k) for k in _META_KEYS})
+            regions[tid] = _Region(ref, env, start, {k: head.get(k) for k in _META_KEYS}, self.params)
 
     def _match(self, ev: Evidence, meta: dict, conf: float) -> CatalogMatch:
         al = ev.alignment

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexers.fingerprint import Landmarks
+from indexers.fingerprint import PEAK_KEY_OFFSET, PEAK_KEY_SPAN, Landmarks, Peaks
 
 #: Bit position of the anchor's log frequency (1/48 octave steps) in a landmark hash.
 _PITCH_SHIFT = 13
@@ -82,6 +82,18 @@ class MatchParams:
     #: fit of "true track" against "best other track" on the benchmark's seed-0 clips.
     confidence_slope: float = 15.9
     confidence_mid: float = 0.485
+    #: The strongest-peaks test (:func:`peak_match`, :func:`peaks_pass`): of the clip's ``peak_top``
+    #: loudest peaks per density block, the catalog region must have (within ``peak_frame_tol``
+    #: frames and ``peak_step_tol`` log-frequency steps) at least ``min_peaks_found``, and more
+    #: than a piece of the same family would by chance: ``peak_chance`` (one producer's kit, key,
+    #: tempo and chords share about 0.45 of them, bench/false_match_family.py), by ``peak_z``
+    #: binomial standard deviations. Few peaks (a 3 s clip has about 12) need a larger share.
+    peak_top: int = 2
+    peak_frame_tol: int = 1
+    peak_step_tol: int = 2
+    min_peaks_found: float = 0.6
+    peak_chance: float = 0.45
+    peak_z: float = 2.0
 
     def speed_stages(self) -> list[tuple[float, ...]]:
         steps = int(math.floor(self.speed_max / self.speed_step + 1e-9))
@@ -255,12 +267,70 @@ def envelope_match(
 
 
 @dataclass(frozen=True, slots=True)
+class PeakMatch:
+    """How many of a clip's strongest spectral peaks a catalog region has at one offset and speed."""
+
+    found: float
+    """Fraction of the clip's strongest peaks with a catalog peak next to them (:func:`peak_match`)."""
+    peaks: int
+    """Strongest clip peaks that fall on known catalog frames (the fraction's denominator)."""
+
+
+def peak_match(
+    ref_keys: np.ndarray, query: Peaks, *, known: np.ndarray, ref_start: int, offset_frames: float, speed: float,
+    top: int, frame_tol: int, step_tol: int, steps_per_octave: int,
+) -> PeakMatch:
+    """Which of the clip's strongest peaks the catalog region has, at an offset and speed.
+
+    Noise, lossy coding or a telephone band take peaks *away* from a recording; they do not add
+    strong tonal ones. So the clip's few loudest peaks per block (its tune, its chords, its
+    drums) are nearly all in the catalog track it comes from, however degraded the clip, while a
+    piece that merely shares the drums and chords (one producer's kit, key and tempo) lacks the
+    tune's.
+
+    Parameters
+    ----------
+    ref_keys : np.ndarray [shape=(k,), dtype=int64], the region's peaks, sorted
+        (:func:`indexers.fingerprint.landmark_peaks`)
+    query : Peaks of the clip, with ``ranks``
+    known : np.ndarray [shape=(n_r,), dtype=bool], region frames whose segment was fetched
+    ref_start : catalog frame of ``known[0]``
+    offset_frames, speed : catalog frame = ``offset_frames + speed * clip frame``
+    top : clip peaks examined per density block (those of rank < ``top``)
+    frame_tol, step_tol : how far (frames, log-frequency steps) a catalog peak may be
+
+    Returns
+    -------
+    PeakMatch; ``found`` is 0 when no strong clip peak falls on known catalog frames
+    """
+    sel = query.ranks < top if query.ranks is not None else np.ones(query.frames.size, dtype=bool)
+    t = np.rint(offset_frames + speed * query.frames[sel].astype(np.float64)).astype(np.int64)
+    u = np.floor((query.octaves[sel].astype(np.float64) - math.log2(speed)) * steps_per_octave).astype(np.int64)
+    idx = t - ref_start
+    ok = (idx >= 0) & (idx < known.size)
+    ok[ok] &= known[idx[ok]]
+    t, u = t[ok], u[ok]
+    if t.size == 0 or ref_keys.size == 0:
+        return PeakMatch(0.0, int(t.size))
+    # For one frame, the tolerated steps are one range of keys.
+    found = np.zeros(t.size, dtype=bool)
+    for dt in range(-frame_tol, frame_tol + 1):
+        row = (t + dt) * PEAK_KEY_SPAN + PEAK_KEY_OFFSET + u
+        lo = np.searchsorted(ref_keys, row - step_tol, side="left")
+        hi = np.searchsorted(ref_keys, row + step_tol, side="right")
+        found |= hi > lo
+    return PeakMatch(float(found.mean()), int(t.size))
+
+
+@dataclass(frozen=True, slots=True)
 class Evidence:
     """One hypothesis (offset and speed) for one candidate track of a clip, and what it shows."""
 
     track: str
     alignment: Alignment
     envelope: EnvelopeMatch
+    peaks: PeakMatch | None = None
+    """None: not measured (the envelope had already failed)."""
 
 
 def landmark_z(al: Alignment) -> float:
@@ -276,10 +346,25 @@ def score(ev: Evidence, *, params: MatchParams) -> float:
     return ev.envelope.halves + params.landmark_weight * z
 
 
+def passes_envelope(ev: Evidence, *, params: MatchParams) -> bool:
+    """The landmark and envelope tests (the strongest-peaks test comes after, only for these)."""
+    return ev.envelope.halves >= params.min_detail and score(ev, params=params) >= params.min_score
+
+
+def peaks_pass(pm: PeakMatch | None, *, params: MatchParams) -> bool:
+    """The strongest-peaks test: enough of the clip's loudest peaks are in the track, and more
+    than a piece of the same family has by chance (a binomial margin: stricter for short clips)."""
+    if pm is None or pm.peaks == 0:
+        return False
+    p = params.peak_chance
+    need = max(params.min_peaks_found, p + params.peak_z * math.sqrt(p * (1.0 - p) / pm.peaks))
+    return pm.found >= need
+
+
 def decide(evidence: Sequence[Evidence], *, params: MatchParams) -> tuple[Evidence, float] | None:
-    """The best hypothesis that passes both tests, with its confidence, or None."""
-    ok = [(score(e, params=params), e) for e in evidence if e.envelope.halves >= params.min_detail]
-    ok = [(s, e) for s, e in ok if s >= params.min_score]
+    """The best hypothesis that passes all three tests, with its confidence, or None."""
+    ok = [(score(e, params=params), e) for e in evidence
+          if passes_envelope(e, params=params) and peaks_pass(e.peaks, params=params)]
     if not ok:
         return None
     best_score, best = max(ok, key=lambda t: t[0])

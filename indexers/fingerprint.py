@@ -71,11 +71,15 @@ class Peaks:
 
     frames : np.ndarray [shape=(n,), dtype=int32], sorted ascending
     octaves : np.ndarray [shape=(n,), dtype=float32], ``log2(f / fmin)`` with sub-bin precision
+    ranks : np.ndarray [shape=(n,), dtype=int32] or None, each peak's rank by level within its
+        ``density_block`` (0: the loudest); the strongest few per block are the peaks any copy
+        of the audio keeps, whatever noise or coding it went through
     """
 
     frames: np.ndarray
     octaves: np.ndarray
     n_frames: int
+    ranks: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,8 +192,9 @@ def _pick_peaks(S: np.ndarray, freqs: np.ndarray, *, params: FingerprintParams, 
     order = np.lexsort((-s, blk))
     b, t, blk = b[order], t[order], blk[order]
     starts = np.searchsorted(blk, blk, side="left")
-    keep = (np.arange(blk.size) - starts) < budget
-    b, t = b[keep], t[keep]
+    ranks = np.arange(blk.size) - starts
+    keep = ranks < budget
+    b, t, ranks = b[keep], t[keep], ranks[keep]
 
     # Sub-bin frequency by parabolic interpolation on the log magnitude.
     bi = np.clip(b, 1, n_bins - 2)
@@ -202,7 +207,8 @@ def _pick_peaks(S: np.ndarray, freqs: np.ndarray, *, params: FingerprintParams, 
     octaves = np.log2(hz / params.fmin).astype(np.float32)
 
     order = np.argsort(t, kind="stable")
-    return Peaks(frames=t[order].astype(np.int32), octaves=octaves[order], n_frames=n_frames)
+    return Peaks(frames=t[order].astype(np.int32), octaves=octaves[order], n_frames=n_frames,
+                 ranks=ranks[order].astype(np.int32))
 
 
 def landmarks(peaks: Peaks, *, params: FingerprintParams, fan_out: int, speed: float = 1.0) -> Landmarks:
@@ -256,6 +262,36 @@ def landmarks(peaks: Peaks, *, params: FingerprintParams, fan_out: int, speed: f
         hashes=h.astype(np.uint32),
         frames=frames.astype(np.int32) if speed == 1.0 else frames.astype(np.float32),
     )
+
+
+#: A peak's (frame, log-frequency step) as one sortable integer: ``frame * PEAK_KEY_SPAN + step +
+#: PEAK_KEY_OFFSET``. Steps of hashed peaks lie in [-48, 336) (a target's step is its anchor's plus
+#: an interval of at most an octave), so one frame's keys never reach the next frame's.
+PEAK_KEY_SPAN = 1024
+PEAK_KEY_OFFSET = 256
+
+
+def landmark_peaks(lm: Landmarks, *, params: FingerprintParams) -> np.ndarray:
+    """The peaks a set of landmarks was hashed from (anchors and targets), undoing :func:`landmarks`.
+
+    Parameters
+    ----------
+    lm : Landmarks, frames as stored (speed 1)
+
+    Returns
+    -------
+    keys : np.ndarray [shape=(k,), dtype=int64], sorted and unique
+        ``frame * PEAK_KEY_SPAN + step + PEAK_KEY_OFFSET`` per peak, where ``step`` is
+        ``floor(octaves * steps_per_octave)`` (a target's is within one step of it: its anchor's
+        floor plus the rounded interval)
+    """
+    h = lm.hashes.astype(np.int64)
+    q1, qd, qt = h >> 13, (h >> 6) & 127, h & 63
+    du_steps = int(round(params.du_max_octaves * params.steps_per_octave))
+    f = lm.frames.astype(np.int64) * PEAK_KEY_SPAN + PEAK_KEY_OFFSET
+    anchors = f + q1
+    targets = f + qt * PEAK_KEY_SPAN + q1 + qd - du_steps
+    return np.unique(np.concatenate([anchors, targets]))
 
 
 def analyze_catalog(y: np.ndarray, *, params: FingerprintParams) -> tuple[Landmarks, np.ndarray]:

@@ -15,14 +15,18 @@ from encore.matching import (
     EnvelopeMatch,
     Evidence,
     MatchParams,
+    PeakMatch,
     align_peaks,
     confidence,
     decide,
     envelope_match,
     landmark_z,
+    peak_match,
+    peaks_pass,
     score,
 )
-from indexers.fingerprint import Landmarks
+from indexers.fingerprint import FingerprintParams, Landmarks, Peaks, analyze_catalog, analyze_query, landmark_peaks
+from tests.utils.audio import synth_track
 
 BANDS = 16
 PARAMS = MatchParams()
@@ -61,7 +65,7 @@ def test_a_clip_must_follow_the_track_over_both_halves():
     m = envelope_match(clip, track, ref_start=0, offset_frames=50.0, speed=1.0)
     assert m.detail > 0.3 and m.halves < 0.2
     al = Alignment(aligned=60, offset_frames=50.0, matches=600, offsets=700, speed=1.0, coverage=20, sidelobe=8)
-    assert decide([Evidence("t", al, m)], params=PARAMS) is None
+    assert decide([Evidence("t", al, m, PeakMatch(0.95, 40))], params=PARAMS) is None
 
 
 def test_envelope_match_maps_clip_frames_through_offset_and_speed():
@@ -78,10 +82,67 @@ def test_envelope_match_maps_clip_frames_through_offset_and_speed():
     assert envelope_match(clip, track, ref_start=0, offset_frames=5000.0, speed=1.0).overlap == 0.0
 
 
-def _evidence(halves: float, *, aligned: int, sidelobe: int) -> Evidence:
+def _evidence(halves: float, *, aligned: int, sidelobe: int, peaks_found: float = 0.95) -> Evidence:
     al = Alignment(aligned=aligned, offset_frames=0.0, matches=10 * aligned, offsets=5000, speed=1.0,
                    coverage=20, sidelobe=sidelobe)
-    return Evidence("t", al, EnvelopeMatch(r=halves, detail=halves, halves=halves, overlap=1.0))
+    return Evidence("t", al, EnvelopeMatch(r=halves, detail=halves, halves=halves, overlap=1.0),
+                    PeakMatch(peaks_found, 40))
+
+
+def test_a_clip_whose_loudest_peaks_the_track_lacks_is_unknown():
+    # One producer's kit, key and tempo: landmarks align by the hundred and the envelope follows,
+    # but the clip's tune (its loudest peaks) is not in the catalog piece.
+    family = _evidence(0.85, aligned=350, sidelobe=250, peaks_found=0.4)
+    assert decide([family], params=PARAMS) is None
+    # Unmeasured (the envelope had failed before the peak test ran): never a match.
+    unmeasured = Evidence("t", family.alignment, family.envelope, None)
+    assert decide([unmeasured], params=PARAMS) is None
+    # The same evidence with the tune found matches, and beats the family piece.
+    own = _evidence(0.85, aligned=350, sidelobe=250, peaks_found=0.9)
+    picked = decide([family, own], params=PARAMS)
+    assert picked is not None and picked[0] is own
+
+
+def test_short_clips_need_a_larger_share_of_their_loudest_peaks():
+    # 3 s of clip: about 12 strongest peaks, where 8 of 12 happen by chance in a family piece.
+    assert not peaks_pass(PeakMatch(8 / 12, 12), params=PARAMS)
+    assert peaks_pass(PeakMatch(10 / 12, 12), params=PARAMS)
+    # 10 s: about 40, and 27 of 40 (0.675) stands out from the family's 0.45.
+    assert peaks_pass(PeakMatch(27 / 40, 40), params=PARAMS)
+    # However many peaks, fewer than min_peaks_found is not enough; none at all never is.
+    assert not peaks_pass(PeakMatch(0.55, 10_000), params=PARAMS)
+    assert not peaks_pass(PeakMatch(0.0, 0), params=PARAMS) and not peaks_pass(None, params=PARAMS)
+
+
+def test_peak_match_finds_a_clips_loudest_peaks_only_in_its_own_track():
+    fp = FingerprintParams()
+    track = synth_track(21, seconds=30.0, sr=fp.sr)
+    other = synth_track(22, seconds=30.0, sr=fp.sr)
+    start = 320  # frames: the clip starts 10.24 s into the track
+    clip = track[start * fp.hop_length : start * fp.hop_length + 5 * fp.sr]
+    q = analyze_query(clip, params=fp).peaks
+    kw = dict(top=PARAMS.peak_top, frame_tol=PARAMS.peak_frame_tol, step_tol=PARAMS.peak_step_tol,
+              steps_per_octave=fp.steps_per_octave, speed=1.0, ref_start=0)
+
+    def found(y: np.ndarray, offset: float) -> PeakMatch:
+        lm = analyze_catalog(y, params=fp)[0]
+        n = int(np.ceil(y.size / fp.hop_length))
+        return peak_match(landmark_peaks(lm, params=fp), q, known=np.ones(n, dtype=bool), offset_frames=offset, **kw)
+
+    right = found(track, float(start))
+    assert right.found >= 0.85 and right.peaks >= 15
+    assert found(track, float(start + 40)).found < 0.5  # the right track at the wrong offset
+    assert found(other, float(start)).found < 0.5
+    # Frames of segments not fetched are left out of the count, not counted as missing.
+    lm = analyze_catalog(track, params=fp)[0]
+    known = np.zeros(int(np.ceil(track.size / fp.hop_length)), dtype=bool)
+    known[: start + 80] = True
+    half = peak_match(landmark_peaks(lm, params=fp), q, known=known, offset_frames=float(start), **kw)
+    assert 0 < half.peaks < right.peaks and half.found >= 0.85
+    # No peaks to examine (a clip without ranks still works: every peak counts).
+    none = peak_match(landmark_peaks(lm, params=fp), Peaks(q.frames, q.octaves, q.n_frames), known=known,
+                      offset_frames=-10_000.0, **kw)
+    assert none == PeakMatch(0.0, 0)
 
 
 def test_landmarks_cannot_carry_an_envelope_that_does_not_follow():

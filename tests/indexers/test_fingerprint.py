@@ -7,9 +7,13 @@ import numpy as np
 from encore import augment
 from indexers.fingerprint import (
     HASH_SPACE,
+    PEAK_KEY_OFFSET,
+    PEAK_KEY_SPAN,
     FingerprintParams,
+    analyze,
     analyze_catalog,
     analyze_query,
+    landmark_peaks,
     landmarks,
 )
 from tests.utils.audio import synth_track
@@ -77,3 +81,23 @@ def test_unrelated_audio_shares_few_hashes():
     a, _ = analyze_catalog(_track(5), params=P)
     b, _ = analyze_catalog(_track(6), params=P)
     assert _shared(a.hashes, b.hashes) < 0.35
+
+
+def test_landmark_peaks_recover_the_peaks_a_catalog_track_was_hashed_from():
+    """The catalog keeps landmarks, not peaks; the strongest-peaks test rebuilds the peaks from them."""
+    a = analyze(_track(5), params=P, peaks_per_second=P.peaks_per_second)
+    lm = landmarks(a.peaks, params=P, fan_out=P.fan_out)
+    keys = landmark_peaks(lm, params=P)
+    assert np.all(np.diff(keys) > 0)
+    frames, steps = keys // PEAK_KEY_SPAN, keys % PEAK_KEY_SPAN - PEAK_KEY_OFFSET
+    truth = {(int(f), int(np.floor(o * P.steps_per_octave))) for f, o in zip(a.peaks.frames, a.peaks.octaves, strict=True)}
+    got = set(zip(frames.tolist(), steps.tolist(), strict=True))
+    # Every rebuilt peak is a real one (a target's step may round to its neighbour) ...
+    assert all((f, s) in truth or (f, s - 1) in truth or (f, s + 1) in truth for f, s in got)
+    # ... and almost every real peak took part in a landmark (the last ones of the track may not).
+    near = sum(any((f, s + d) in got for d in (-1, 0, 1)) for f, s in truth)
+    assert near >= 0.97 * len(truth)
+    # Ranks: 0 is the loudest peak of its density block, and every block has one.
+    assert a.peaks.ranks is not None and a.peaks.ranks.min() == 0
+    blocks = a.peaks.frames // P.density_block
+    assert set(blocks[a.peaks.ranks == 0].tolist()) == set(blocks.tolist())

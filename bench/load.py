@@ -8,19 +8,23 @@ Method
 2. Clips: ``--clips`` excerpts of 5 s, half from catalog tracks and half from tracks that are not
    in the catalog (the unknown path answers 20 neighbours), each with white noise at 10 dB SNR and
    re-encoded as MP3 at 64 kbps, so the server decodes real compressed uploads.
-3. The server: ``encore serve`` in a subprocess, one process (it owns the embedded store). Requests
-   run in its thread pool; decoding (ffmpeg), numpy and the storage engine work outside the GIL.
+3. The server: ``encore serve`` in a subprocess (``--server-env NAME=VALUE`` sets its settings). One
+   process owns the embedded store and answers every query in its threads; identify clips are
+   decoded and analysed by its pool of worker processes (``ENCORE_ANALYSIS_WORKERS``, default one
+   per usable core; 0 analyses them in the request's thread, as before the pool).
 4. Load: ``--clients`` asyncio clients, each sending its next request as soon as the last one
    answered, for ``--seconds`` or until ``--max-requests`` in all: ``POST /v1/identify`` (an MP3
    clip), ``POST /v1/search`` (a query of ``bench/queries.jsonl``) and
    ``GET /v1/tracks/{id}/similar`` (a world track), in the ``--mix`` proportions.
 5. Reported: throughput, latency p50 / p95 / p99 per kind and overall, errors (transport failures
-   and any status other than 200), the server's peak RSS (VmHWM), and the CPU it used over the run
-   in cores (user + system time of the server and its finished children, over wall time).
+   and any status other than 200), the server's peak RSS (VmHWM) and its child processes', and the
+   CPU used over the run in cores (user + system time over wall time): of the server with its child
+   processes (ffmpeg runs, analysis workers), and of the server process alone (the GIL's share).
 
 Usage::
 
     python bench/load.py [--clients 50] [--seconds 60] [--max-requests 20000] [--world 20000]
+    python bench/load.py --dir /tmp/load-data --reuse --server-env ENCORE_ANALYSIS_WORKERS=0
 """
 
 from __future__ import annotations
@@ -74,8 +78,10 @@ def encore_cli(*args: str, env: dict[str, str]) -> None:
                    stdout=subprocess.DEVNULL)
 
 
-def prepare_data(env: dict[str, str], *, catalog: int, world: int, work: Path, seed: int) -> list[dict]:
-    """Fill the data dir; answer the music tracks used (indexed first, then the held-out ones)."""
+def prepare_data(env: dict[str, str], *, catalog: int, world: int, work: Path, seed: int,
+                 fill: bool = True) -> list[dict]:
+    """Fill the data dir (unless ``fill`` is off: an earlier run with the same arguments did);
+    answer the music tracks used (indexed first, then the held-out ones)."""
     tracks = music.manifest()[: catalog * 2] if (music.DEFAULT_CACHE / "manifest.json").exists() else []
     if not tracks:
         sys.exit("bench/load.py needs the benchmark music: run `python bench/music.py` first")
@@ -83,6 +89,8 @@ def prepare_data(env: dict[str, str], *, catalog: int, world: int, work: Path, s
     rng.shuffle(tracks)
     indexed = tracks[:catalog]
     paths = [str(music.DEFAULT_CACHE / t["path"]) for t in indexed]
+    if not fill:
+        return tracks
     t = time.perf_counter()
     encore_cli("catalog", "add", *paths, "--json", env=env)
     print(f"catalog: {len(paths)} tracks in {time.perf_counter() - t:.0f} s", flush=True)
@@ -132,17 +140,50 @@ def start_server(env: dict[str, str], port: int) -> subprocess.Popen:
     sys.exit("the server did not answer /v1/health within 180 s")
 
 
+def descendants(pid: int) -> list[int]:
+    """``pid``'s live child processes, their children, and so on (the analysis pool's workers)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                kids = [int(k) for k in task.read_text().split()]
+            except OSError:  # the thread or process ended meanwhile
+                continue
+            found.extend(kids)
+            todo.extend(kids)
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of ``pid`` and its waited-for children, seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # a child that ended between listing and reading: its time is in its parent's
+        return 0.0
     utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
     return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
 
 
+def own_cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` itself (its threads; no child process), seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """:func:`cpu_seconds` of ``pid`` and of every live descendant: a pool worker's time reaches
+    its parent's counters only once the worker ends and is waited for."""
+    return cpu_seconds(pid) + sum(cpu_seconds(child) for child in descendants(pid))
+
+
 def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return float("nan")
 
 
@@ -200,6 +241,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dir", type=Path, default=None, help="data dir to keep (default: a temporary one)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "load.json")
+    ap.add_argument("--reuse", action="store_true",
+                    help="--dir was filled by an earlier run with the same --catalog, --world and --seed")
+    ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="a setting for the server only (repeatable), e.g. ENCORE_ANALYSIS_WORKERS=0")
     args = ap.parse_args()
     if shutil.which("ffmpeg") is None:
         sys.exit("ffmpeg is needed")
@@ -210,18 +255,26 @@ def main() -> None:
         # Every simulated client comes from 127.0.0.1: the per-client rate limit would count them as one.
         env = {**os.environ, "ENCORE_DATA_DIR": str(data), "ENCORE_RATE_LIMIT_PER_MINUTE": "0"}
         env.pop("ENCORE_QDRANT_URL", None)
-        tracks = prepare_data(env, catalog=args.catalog, world=args.world, work=work, seed=args.seed)
+        server_env = dict(item.split("=", 1) for item in args.server_env)
+        if args.reuse and args.dir is None:
+            sys.exit("--reuse needs --dir")
+        tracks = prepare_data(env, catalog=args.catalog, world=args.world, work=work, seed=args.seed,
+                              fill=not args.reuse)
         clips = make_clips(tracks, count=args.clips, catalog=args.catalog, work=work, seed=args.seed)
         queries = [json.loads(line)["query"] for line in QUERIES.read_text().splitlines() if line.strip()]
         port = free_port()
-        server = start_server(env, port)
+        server = start_server({**env, **server_env}, port)
         try:
-            cpu0 = cpu_seconds(server.pid)
+            cpu0, own0 = tree_cpu_seconds(server.pid), own_cpu_seconds(server.pid)
             tally, wall = asyncio.run(run_load(port, clients=args.clients, seconds=args.seconds,
                                                max_requests=args.max_requests, mix=args.mix, clips=clips,
                                                queries=queries, seed=args.seed))
-            cores = (cpu_seconds(server.pid) - cpu0) / wall
+            cores = (tree_cpu_seconds(server.pid) - cpu0) / wall
+            own_cores = (own_cpu_seconds(server.pid) - own0) / wall
             rss = peak_rss_mb(server.pid)
+            # Child processes (ffmpeg runs end, pool workers stay): the largest and their sum, now.
+            child_rss = [peak_rss_mb(child) for child in descendants(server.pid)]
+            child_rss = [r for r in child_rss if r == r]
             alive = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=5).status_code == 200
         finally:
             server.terminate()
@@ -241,11 +294,14 @@ def main() -> None:
     for r in rows:
         print(f"| {r['kind']} | {r['requests']} | {r['per_s']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} "
               f"| {r['errors']} |")
-    print(f"\nstatuses {tally.statuses}; server peak RSS {rss:.0f} MiB; server CPU {cores:.2f} cores; "
-          f"healthy after: {alive}")
+    print(f"\nstatuses {tally.statuses}; server peak RSS {rss:.0f} MiB (+ {len(child_rss)} child processes: "
+          f"{sum(child_rss):.0f} MiB, largest {max(child_rss, default=0):.0f}); server CPU {cores:.2f} cores "
+          f"with its child processes (ffmpeg, analysis workers), {own_cores:.2f} in the server process itself; "
+          f"healthy after: {alive}; server settings {server_env}")
     report = {"clients": args.clients, "seconds": round(wall, 2), "mix": args.mix, "catalog": args.catalog,
               "world": args.world, "rows": rows, "statuses": tally.statuses, "peak_rss_mb": round(rss, 1),
-              "cpu_cores": round(cores, 2), "healthy_after": alive, "machine": platform.machine(),
+              "children_peak_rss_mb": [round(r, 1) for r in child_rss], "server_env": server_env,
+              "cpu_cores": round(cores, 2), "cpu_cores_server_process": round(own_cores, 2), "healthy_after": alive, "machine": platform.machine(),
               "cpus": os.cpu_count(), "loadavg": os.getloadavg()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))

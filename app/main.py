@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -26,6 +27,7 @@ from app.api.errors import error_body, install_error_handlers
 from app.api.limits import HeavyLimiter, RateLimitMiddleware
 from app.api.main import api_router
 from app.api.routes.jobs import JOB_MULTIPART_OVERHEAD_BYTES, JOB_UPLOAD_PATHS
+from encore.analysis import serving_workers
 from encore.config import Settings, get_settings
 from encore.service import Encore
 
@@ -101,9 +103,12 @@ def create_app(settings: Settings | None = None, *, encore_service: Encore | Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = encore_service is None
-        # Opening loads the store and the models: seconds of blocking work, off the event loop.
-        app.state.encore = await run_in_threadpool(Encore.open, settings) if owned else encore_service
-        await run_in_threadpool(app.state.encore.warm_up)  # models load once, before the first request
+        # Opening loads the store and the models: seconds of blocking work, off the event loop. The
+        # store stays in this process (one process owns an embedded shard); identify clips are
+        # analysed by a pool of worker processes, one per core unless configured.
+        opening = partial(Encore.open, settings, analysis_workers=serving_workers(settings.analysis_workers))
+        app.state.encore = await run_in_threadpool(opening) if owned else encore_service
+        await run_in_threadpool(app.state.encore.warm_up)  # models load (and workers start) before the first request
         try:
             yield
         finally:

@@ -31,6 +31,12 @@ class Settings(BaseSettings):
                                      "search); more wait their turn, then 429. 0: no bound.")
     heavy_wait_seconds: float = Field(
         default=10.0, ge=0, description="How long a heavy request waits for its turn before it is answered 429.")
+    analysis_workers: int | None = Field(
+        default=None, ge=0, description="Processes that decode and analyse identify clips (ffmpeg, fingerprint, "
+                                        "embedding) beside the server process, which keeps the store and the "
+                                        "queries, so identify can use every core. 0: in the request's thread. "
+                                        "Unset: when serving, one per usable core (0 on a single core); "
+                                        "elsewhere (CLI, Python) 0.")
     max_jobs: int = Field(
         default=1, ge=1, description="Ingest jobs that run at once; each decodes and embeds, so one keeps CPU "
                                      "free for identify and search.")

@@ -59,3 +59,13 @@ class Busy(EncoreError):
 
 class QueueFull(Busy):
     """As many jobs are running and waiting as the service takes; try again later (HTTP 429, exit 1)."""
+
+
+class ServiceUnavailable(EncoreError):
+    """A part of the service stopped mid-request and is restarting (a clip-analysis process died),
+    or the service is shutting down; try again shortly (HTTP 503 with ``Retry-After`` when
+    ``retry_after`` is known, exit 1)."""
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -10,15 +10,16 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from encore import __version__
+from encore.analysis import AnalysisPool, ClipRecipe, embed_clip, fingerprint_clip, prepare_clip
 from encore.catalog import SHARED_REPAIR_GRACE_S, Catalog, Repaired, TrackMeta, content_id
 from encore.config import Settings
 from encore.errors import BadAudio, EncoreError
@@ -26,6 +27,7 @@ from encore.jobs import JobManager
 from encore.storage import VectorStore, open_store
 from encore.world import TagSpace, World, WorldTrack, artist_key, world_id
 from indexers.decode import load_audio, resample, validate
+from indexers.fingerprint import Analysis
 from schemas.api import (
     Filters,
     GenreNeighboursPublic,
@@ -107,13 +109,23 @@ class Encore:
 
     def __init__(
         self, store: VectorStore, settings: Settings, *, encoder: MusicnnEncoder | None = None,
-        open_collections: bool = True,
+        open_collections: bool = True, analysis_workers: int | None = None,
     ) -> None:
         """``open_collections=False`` defines the tiers without creating or checking their
         collections (a restore compares a snapshot with this build's definitions first); call
-        :meth:`open_collections` before using them."""
+        :meth:`open_collections` before using them.
+
+        ``analysis_workers`` (default: ``settings.analysis_workers``, unset meaning 0) processes
+        decode and analyse the clips of :meth:`identify_file` (:mod:`encore.analysis`); 0 keeps
+        that in the calling thread. A facade given its own ``encoder`` always does: a worker
+        rebuilds the encoder from the settings, and answers must not depend on where they ran."""
         self.store = store
         self.settings = settings
+        workers = (settings.analysis_workers or 0) if analysis_workers is None else analysis_workers
+        if workers and encoder is not None:
+            log.warning("analysis_workers=%d ignored: a facade given its own encoder analyses clips in-process",
+                        workers)
+            workers = 0
         self.encoder = encoder or build_encoder(settings)
         desc = self.encoder.description
         self.catalog = Catalog(store, prefix=settings.collection_prefix,
@@ -143,6 +155,8 @@ class Encore:
         # Background ingest (HTTP job routes, or Python): no thread starts before the first job.
         self.jobs = JobManager(self, workers=settings.max_jobs, max_queued=settings.max_queued_jobs,
                                keep=settings.jobs_kept)
+        # No process starts here: the pool spawns its workers on warm_up() or the first clip.
+        self.analysis = AnalysisPool(self.clip_recipe, workers=workers) if workers else None
 
     def open_collections(self) -> None:
         """Create or check both tiers' collections, then finish what a crash interrupted
@@ -158,10 +172,11 @@ class Encore:
                         "an interrupted add needs its file added again", self.repaired.tracks, self.repaired.points)
 
     @classmethod
-    def open(cls, settings: Settings, *, encoder: MusicnnEncoder | None = None) -> Encore:
+    def open(cls, settings: Settings, *, encoder: MusicnnEncoder | None = None,
+             analysis_workers: int | None = None) -> Encore:
         store = open_store(settings)
         try:
-            return cls(store, settings, encoder=encoder)
+            return cls(store, settings, encoder=encoder, analysis_workers=analysis_workers)
         except BaseException:
             store.close()
             raise
@@ -172,6 +187,8 @@ class Encore:
         self.searcher.mapper.encoder.load()  # type: ignore[union-attr]
         if self.clap is not None:
             self.clap.load()
+        if self.analysis is not None:
+            self.analysis.warm_up()
 
     @cached_property
     def searcher(self) -> Searcher:
@@ -229,11 +246,16 @@ class Encore:
         return self.search_voice_audio(y, sr=16000, limit=limit)
 
     def close(self) -> None:
-        """Stop the jobs (between items, waiting for the current one), then close the store."""
+        """Stop the jobs (between items, waiting for the current one) and the analysis workers
+        (waiting for the clips they run), then close the store."""
         try:
             self.jobs.shutdown()
         finally:
-            self.store.close()
+            try:
+                if self.analysis is not None:
+                    self.analysis.close()
+            finally:
+                self.store.close()
 
     def __enter__(self) -> Encore:
         return self
@@ -282,6 +304,16 @@ class Encore:
 
     # --- identify ---------------------------------------------------------------------
 
+    @cached_property
+    def clip_recipe(self) -> ClipRecipe:
+        """How :meth:`identify_file` decodes and analyses a clip, wherever it runs."""
+        return ClipRecipe(
+            fingerprint=self.catalog.params, encoder_sr=self.encoder.description.sample_rate,
+            musicnn_checkpoint=self.settings.musicnn_checkpoint, musicnn_max_patches=self.settings.musicnn_max_patches,
+            min_seconds=MIN_CLIP_SECONDS, max_audio_seconds=self.settings.max_audio_seconds,
+            max_query_seconds=self.settings.max_query_seconds,
+        )
+
     def identify_audio(self, y: np.ndarray, *, sr: int | None = None, similar: bool = True) -> IdentifyResult:
         """Identify a clip sampled at ``sr`` (default :attr:`sr`) against the catalog.
 
@@ -289,53 +321,60 @@ class Encore:
         matched (the matched track itself left out), 20 when it is unknown.
         """
         start = time.perf_counter()
-        sr = sr or self.sr
-        y = validate(y, sr=sr, min_seconds=MIN_CLIP_SECONDS, name="clip")
-        y = y[: int(self.settings.max_query_seconds * sr)]
-        m = self.catalog.identify(resample(y, orig_sr=sr, target_sr=self.sr))
-        embedding: np.ndarray | None = None
+        result = self._identify_clip(y, sr=sr or self.sr, similar=similar and self.world.count() > 0)
+        return result.model_copy(update={"took_ms": round((time.perf_counter() - start) * 1e3, 2)})
+
+    def _identify_clip(self, y: np.ndarray, *, sr: int, similar: bool) -> IdentifyResult:
+        recipe = self.clip_recipe
+        y = prepare_clip(y, sr=sr, min_seconds=recipe.min_seconds, max_query_seconds=recipe.max_query_seconds)
+        # Embedded only when needed (no landmark match with catalog embeddings on, or world
+        # neighbours not found through the matched track's twin), and then once.
+        embedding = cache(lambda: embed_clip(y, sr=sr, encoder=self.encoder))
+        return self._identify(fingerprint_clip(y, sr=sr, params=recipe.fingerprint), embedding, similar=similar)
+
+    def _identify(self, query: Analysis, embedding: Callable[[], np.ndarray], *, similar: bool) -> IdentifyResult:
+        """The answer for an analysed clip: the catalog's match, then (``similar``) world neighbours."""
+        m = self.catalog.identify_analysis(query)
         if m is None and self.catalog.has_embeddings:  # the second, stricter signal
-            embedding = self._clip_embedding(y, sr=sr)
-            m = self.catalog.identify_embedding(embedding)
+            m = self.catalog.identify_embedding(embedding())
         match = None if m is None else MatchPublic(
             track_id=m.track_id, title=m.title, artist=m.artist, album=m.album, confidence=m.confidence,
             offset_s=m.offset_s, speed=m.speed, aligned_hashes=m.aligned,
             decided_by="embedding" if m.decided_by == "embedding" else "landmarks",
         )
-        near: list[TrackPublic] = []
-        if similar and self.world.count() > 0:
-            near = self._similar_to_clip(y, sr=sr, match=match, embedding=embedding)
-        return IdentifyResult(match=match, similar=near, took_ms=round((time.perf_counter() - start) * 1e3, 2))
+        near = self._similar_to_clip(match=match, embedding=embedding) if similar else []
+        return IdentifyResult(match=match, similar=near, took_ms=0.0)
 
-    def _clip_embedding(self, y: np.ndarray, *, sr: int) -> np.ndarray:
-        enc_sr = self.encoder.description.sample_rate
-        return self.encoder.embed(resample(y, orig_sr=sr, target_sr=enc_sr), sr=enc_sr).vector
-
-    def _similar_to_clip(
-        self, y: np.ndarray, *, sr: int, match: MatchPublic | None, embedding: np.ndarray | None
-    ) -> list[TrackPublic]:
+    def _similar_to_clip(self, *, match: MatchPublic | None, embedding: Callable[[], np.ndarray]) -> list[TrackPublic]:
         limit = SIMILAR_WHEN_MATCHED if match is not None else SIMILAR_WHEN_UNKNOWN
         twin = self.world.find(title=match.title, artist=match.artist) if match is not None else None
         if twin is not None:  # the matched track is in the world tier too: its own neighbours, whole-track
             return self.world.similar_to_track(twin, limit=limit)
-        vector = embedding if embedding is not None else self._clip_embedding(y, sr=sr)
-        hits = self.world.search(vector, using=self.encoder.description.name, limit=limit + 1)
+        hits = self.world.search(embedding(), using=self.encoder.description.name, limit=limit + 1)
         if match is not None:  # the matched recording may be in the world tier too: not its own neighbour
             same = (match.title or "").casefold(), artist_key(match.artist or "")
             hits = [h for h in hits if ((h.title or "").casefold(), artist_key(h.artist or "")) != same]
         return hits[:limit]
 
     def identify_file(self, path: str | Path, *, similar: bool = True) -> IdentifyResult:
+        """:meth:`identify_audio` for an audio file: decoded and analysed in a worker process when
+        the facade has an analysis pool, in this thread otherwise (the same answer either way)."""
         start = time.perf_counter()
-        # Decoded once, at the rate of whichever stage needs more; the catalog gets a resampled copy.
+        similar = similar and self.world.count() > 0
         # Only a clip that will be embedded (for world neighbours or the catalog's second signal)
         # needs the encoder's rate; a catalog-only service decodes straight at the catalog's.
-        needs_embedding = (similar and self.world.count() > 0) or self.catalog.has_embeddings
-        sr = max(self.sr, self.encoder.description.sample_rate) if needs_embedding else self.sr
-        y, _ = load_audio(path, sr=sr, min_seconds=MIN_CLIP_SECONDS,
-                          max_seconds=self.settings.max_audio_seconds,
-                          truncate_to=self.settings.max_query_seconds)
-        result = self.identify_audio(y, sr=sr, similar=similar)
+        embed = similar or self.catalog.has_embeddings
+        if self.analysis is not None:
+            # A worker can't ask whether the embedding will be needed: it computes it whenever it may be.
+            clip = self.analysis.analyze_file(path, embed=embed)
+            result = self._identify(clip.analysis, _computed(clip.embedding), similar=similar)
+        else:
+            recipe = self.clip_recipe
+            # Decoded once, at the rate of whichever stage needs more; the catalog gets a resampled copy.
+            sr = recipe.decode_sr(embed=embed)
+            y, _ = load_audio(path, sr=sr, min_seconds=recipe.min_seconds, max_seconds=recipe.max_audio_seconds,
+                              truncate_to=recipe.max_query_seconds)
+            result = self._identify_clip(y, sr=sr, similar=similar)
         return result.model_copy(update={"took_ms": round((time.perf_counter() - start) * 1e3, 2)})
 
     # --- world ------------------------------------------------------------------------
@@ -430,6 +469,17 @@ class Encore:
             version=__version__,
             versions=_component_versions(self.store.backend),
         )
+
+
+def _computed(vector: np.ndarray | None) -> Callable[[], np.ndarray]:
+    """A clip embedding a worker computed, in the shape :meth:`Encore._identify` asks for it."""
+
+    def get() -> np.ndarray:
+        if vector is None:  # identify_file asks for the embedding whenever the answer can need it
+            raise RuntimeError("the clip was analysed without its embedding")
+        return vector
+
+    return get
 
 
 def _without_credentials(url: str | None) -> str | None:

@@ -24,7 +24,10 @@ CLIP_OFFSET_S = 7.5
 
 
 def _settings(data_dir: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {"data_dir": data_dir, "qdrant_url": None, "api_key": None, "cors_origins": []}
+    # analysis_workers 0: apps analyse clips in-process, as the CLI does, unless a test asks for the
+    # pool (tests/app/test_analysis_pool.py); a pool per app would spawn processes for every test.
+    values: dict[str, object] = {"data_dir": data_dir, "qdrant_url": None, "api_key": None, "cors_origins": [],
+                                 "analysis_workers": 0}
     values.update(overrides)
     return Settings(**values)
 

@@ -21,6 +21,7 @@ from encore.errors import (
     NotAudio,
     NotFound,
     SchemaMismatch,
+    ServiceUnavailable,
     StorageError,
     TooLarge,
     Unauthorized,
@@ -41,6 +42,7 @@ STATUS_CODES: tuple[tuple[type[EncoreError], int], ...] = (
     (Busy, 429),  # QueueFull too
     (SchemaMismatch, 500),
     (StorageError, 503),
+    (ServiceUnavailable, 503),
     (EncoreError, 500),
 )
 
@@ -73,6 +75,8 @@ async def encore_error_handler(request: Request, exc: Exception) -> JSONResponse
     if isinstance(exc, Busy):
         return busy_response(public_message(request, exc), retry_after=exc.retry_after)
     headers = {"WWW-Authenticate": "X-API-Key"} if code == 401 else None
+    if isinstance(exc, ServiceUnavailable) and exc.retry_after:
+        headers = {"Retry-After": str(exc.retry_after)}
     return JSONResponse(status_code=code, content=error_body(public_message(request, exc)), headers=headers)
 
 
@@ -96,7 +100,8 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
         415: "The file is not audio ffmpeg can decode.",
         429: "Busy: too many requests from this client, or as much work running and waiting as the service "
              "takes. Try again after the Retry-After header's seconds (when given).",
-        503: "The vector store failed.",
+        503: "The vector store failed, or the clip's analysis was interrupted (a worker process stopped and is "
+             "restarting) or the service is shutting down: try again after the Retry-After header's seconds.",
     }
     return {
         code: {

@@ -30,7 +30,7 @@ _EXAMPLES = {
     "",
     response_model=IdentifyResult,
     summary="Identify a clip",
-    responses={**_EXAMPLES, **error_responses(400, 413, 415)},
+    responses={**_EXAMPLES, **error_responses(400, 413, 415, 503)},
 )
 def identify(encore: EncoreDep, _slot: HeavySlotDep, clip: UploadDep) -> IdentifyResult:
     """Upload a few seconds of audio (noisy, recorded by a phone, re-encoded: any format ffmpeg reads).

@@ -158,7 +158,8 @@ def exact_topk(x: np.ndarray, mask: np.ndarray, queries: np.ndarray, k: int) -> 
 
 
 def run_case(enc: Encore, name: str, filters: Filters | None, *, queries: np.ndarray, ids: list[str],
-             x: np.ndarray, fields: dict[str, np.ndarray], id_row: dict[str, int], warmup: int) -> dict:
+             x: np.ndarray, fields: dict[str, np.ndarray], id_row: dict[str, int], warmup: int,
+             hnsw_ef: int | None, acorn: bool) -> dict:
     flt = to_filter(filters)
     mask = mask_for(filters, fields)
     matches_np = int(mask.sum())
@@ -168,9 +169,9 @@ def run_case(enc: Encore, name: str, filters: Filters | None, *, queries: np.nda
     n = len(ids)
 
     def spec(q: np.ndarray) -> QuerySpec:
-        # The engine query World.search issues (its graph search width), without payload.
+        # The engine query World.search issues (its search parameters), without payload.
         return QuerySpec(using=SPACE, vector=q.tolist(), limit=LIMIT, filter=flt, with_payload=False,
-                         hnsw_ef=enc.world.params.hnsw_ef)
+                         hnsw_ef=hnsw_ef, acorn=acorn and flt is not None)
 
     for q in queries[:warmup]:
         enc.store.query(enc.world.name, spec(q))
@@ -200,6 +201,8 @@ def run_case(enc: Encore, name: str, filters: Filters | None, *, queries: np.nda
     ms = np.asarray(lat) * 1000
     return {
         "case": name,
+        "hnsw_ef": hnsw_ef,
+        "acorn": acorn,
         "filters": None if filters is None else filters.model_dump(exclude_defaults=True),
         "matches": matches_engine,
         "matches_numpy": matches_np,
@@ -229,6 +232,12 @@ def main() -> None:
     ap.add_argument("--selective", type=float, default=0.005, help="target match share of the selective case")
     ap.add_argument("--warmup", type=int, default=10, help="untimed queries per case first")
     ap.add_argument("--no-optimize", action="store_true", help="skip store.optimize() after loading")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with --dir: skip the ingest when the store already holds --tracks tracks")
+    ap.add_argument("--ef", type=int, nargs="+", default=None,
+                    help="graph search widths to compare (default: WorldParams.hnsw_ef)")
+    ap.add_argument("--acorn", choices=["world", "on", "off", "both"], default="world",
+                    help="ACORN for filtered searches: as WorldParams.acorn, on, off, or both compared")
     ap.add_argument("--dir", type=Path, default=None, help="data dir (default: a temp dir, removed)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--no-progress", action="store_true")
@@ -254,12 +263,17 @@ def main() -> None:
         stages["open_s"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        report = ingest_batches(enc, sample_batches(args.tracks, seed=args.seed, head=enc.tag_head),
-                                total=args.tracks, source="sample", progress=not args.no_progress)
+        if args.reuse and args.dir is not None and enc.world.count() >= args.tracks:
+            report = None
+            print(f"ingest: reusing the {enc.world.count()} tracks in {args.dir}", flush=True)
+        else:
+            report = ingest_batches(enc, sample_batches(args.tracks, seed=args.seed, head=enc.tag_head),
+                                    total=args.tracks, source="sample", progress=not args.no_progress)
         stages["ingest_s"] = time.perf_counter() - t
         rss_ingest = peak_rss_mb()
         disk_before = enc.store.disk_bytes()
-        print(f"ingest: {report.added} added, {report.exists} existed, {stages['ingest_s']:.1f} s "
+        print(f"ingest: {report.added if report else 0} added, {report.exists if report else args.tracks} existed, "
+              f"{stages['ingest_s']:.1f} s "
               f"({args.tracks / stages['ingest_s']:.0f} tracks/s), disk {disk_before / 1e6:.1f} MB, "
               f"peak RSS {rss_ingest:.0f} MiB", flush=True)
 
@@ -304,12 +318,15 @@ def main() -> None:
         ]
         rows = []
         t = time.perf_counter()
-        for name, filters in cases:
-            row = run_case(enc, name, filters, queries=queries, ids=ids, x=x, fields=fields, id_row=id_row,
-                           warmup=min(args.warmup, len(queries)))
-            rows.append(row)
-            print(f"  {name}: {row['matches']} matches, p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms, "
-                  f"recall@{RECALL_AT} {row[f'recall@{RECALL_AT}']}", flush=True)
+        acorns = {"world": [enc.world.params.acorn], "on": [True], "off": [False], "both": [False, True]}[args.acorn]
+        for ef in args.ef or [enc.world.params.hnsw_ef]:
+            for acorn in acorns:
+                for name, filters in cases:
+                    row = run_case(enc, name, filters, queries=queries, ids=ids, x=x, fields=fields, id_row=id_row,
+                                   warmup=min(args.warmup, len(queries)), hnsw_ef=ef, acorn=acorn)
+                    rows.append(row)
+                    print(f"  ef {ef}, acorn {acorn}, {name}: {row['matches']} matches, p50 {row['p50_ms']} ms, "
+                          f"p95 {row['p95_ms']} ms, recall@{RECALL_AT} {row[f'recall@{RECALL_AT}']}", flush=True)
         stages["search_and_exact_s"] = time.perf_counter() - t
         rss_end = peak_rss_mb()
         enc.close()
@@ -323,10 +340,12 @@ def main() -> None:
     print(f"World discovery, {args.tracks} tracks, {args.queries} queries, top-{LIMIT} in `{SPACE}` "
           f"(embedded qdrant-edge)")
     print()
-    print(f"| case | matches | selectivity | p50 ms | p95 ms | recall@{RECALL_AT} | min recall | dup results |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| ef | acorn | case | matches | selectivity | p50 ms | p95 ms | recall@{RECALL_AT} | min recall "
+          "| dup results |")
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['case']} | {r['matches']} | {100 * r['selectivity']:.2f}% | {r['p50_ms']:.2f} | "
+        print(f"| {r['hnsw_ef']} | {'on' if r['acorn'] else 'off'} | {r['case']} | {r['matches']} "
+              f"| {100 * r['selectivity']:.2f}% | {r['p50_ms']:.2f} | "
               f"{r['p95_ms']:.2f} | {r[f'recall@{RECALL_AT}']:.3f} | {r[f'min_recall@{RECALL_AT}']:.2f} | "
               f"{r['results_with_duplicates']} |")
     print()
@@ -346,7 +365,7 @@ def main() -> None:
         "space": SPACE,
         "limit": LIMIT,
         "tracks": args.tracks,
-        "added": report.added,
+        "added": report.added if report else 0,
         "stages": stages,
         "disk_bytes": disk,
         "disk_bytes_before_optimize": disk_before,

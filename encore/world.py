@@ -63,6 +63,9 @@ class WorldParams:
     """Tracks averaged into an artist's or genre's centroid."""
     hnsw_ef: int | None = 128
     """Graph search width of approximate searches (None: the engine's default, 100 or limit)."""
+    acorn: bool = True
+    """Filtered searches may step over filtered-out points (ACORN, :class:`~encore.storage.QuerySpec`):
+    the graph has payload links for genres only (``schemas.collections.WORLD_PAYLOAD_LINKS``)."""
     target_weight: float = 0.3
     """Most a ``target_*`` preference adds to a similarity (cosine, at most 1)."""
     target_scales: tuple[tuple[str, float], ...] = (("energy", 0.15), ("danceability", 0.15), ("tempo", 12.0),
@@ -336,7 +339,7 @@ class World:
         hits = self.store.query(self.name, QuerySpec(
             using=using, vector=_unit(vector).tolist(), limit=limit,
             filter=to_filter(filters, exclude_ids=exclude_ids), with_payload=list(PAYLOAD_FIELDS),
-            targets=self.targets_for(prefer), boosts=boosts, hnsw_ef=self.params.hnsw_ef,
+            targets=self.targets_for(prefer), boosts=boosts, hnsw_ef=self.params.hnsw_ef, acorn=self.params.acorn,
             candidates=max(10 * limit, self.params.tag_candidates) if boosts else None))
         return [to_public(h.payload or {}, score=h.score) for h in hits]
 

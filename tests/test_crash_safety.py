@@ -312,3 +312,26 @@ def test_on_a_shared_server_a_fresh_marker_is_left_to_its_writer(tmp_path: Path)
     done = enc.catalog.repair(older_than_s=0.0)  # as if the grace had passed: its writer died
     assert (done.tracks, done.points) == (1, busy_segments)
     assert enc.catalog.count_points() == enc.catalog.track(kept.track_id)["segments"]
+
+
+def test_a_kill_between_the_schema_record_and_the_shard_leaves_no_collection(tmp_path: Path) -> None:
+    """Creating a collection writes the schema record, then the engine's shard. A kill between the
+    two left a record that said "exists" for a shard the engine could not open (bench/crash.py
+    met it): the collection must count as absent, and the next open must create it."""
+    from encore.storage.edge import SCHEMA_FILE, SHARD_CONFIG, EdgeStore
+
+    data = tmp_path / "data"
+    with Encore.open(Settings(data_dir=data, qdrant_url=None)):
+        pass
+    root = data / "qdrant"
+    shard = next(p for p in root.iterdir() if (p / SCHEMA_FILE).exists() and "catalog" in p.name)
+    # The state the kill leaves: the record only.
+    record = (shard / SCHEMA_FILE).read_text()
+    for p in list(shard.iterdir()):
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    (shard / SCHEMA_FILE).write_text(record)
+    with EdgeStore(root) as raw:
+        assert not raw.collection_exists(shard.name)
+    with Encore.open(Settings(data_dir=data, qdrant_url=None)) as enc:
+        assert (shard / SHARD_CONFIG).exists()
+        assert enc.stats().catalog.tracks == 0

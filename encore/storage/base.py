@@ -144,7 +144,10 @@ class QuerySpec:
     With ``targets``, ``boosts`` or ``soft_ranges``, the ``candidates`` nearest points (default
     ``10 * limit``) under the filter are re-scored as similarity plus those terms, in the engine
     (a formula query), and the best ``limit`` of them returned. ``exact`` searches without the
-    HNSW index (every point passing the filter is compared); ``hnsw_ef`` widens the graph search.
+    HNSW index (every point passing the filter is compared); ``hnsw_ef`` widens the graph search;
+    ``acorn`` lets a filtered graph search step over the points its filter removes (ACORN: it
+    also visits neighbours' neighbours), for filters that keep too much for an exact scan but
+    too little for the plain graph to stay connected.
     """
 
     using: str
@@ -155,6 +158,7 @@ class QuerySpec:
     score_threshold: float | None = None
     exact: bool = False
     hnsw_ef: int | None = None
+    acorn: bool = False
     targets: tuple[Target, ...] = ()
     boosts: tuple[Boost, ...] = ()
     soft_ranges: tuple[SoftRange, ...] = ()

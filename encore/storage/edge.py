@@ -75,6 +75,8 @@ from encore.storage.base import (
 from schemas.collections import CollectionSpec
 
 SCHEMA_FILE = "encore_schema.json"
+#: What qdrant-edge writes when it creates a shard: a collection exists once this does.
+SHARD_CONFIG = "edge_config.json"
 LOCK_FILE = ".encore.lock"
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -154,7 +156,7 @@ class EdgeStore:
         path = self._path(name)
         # The vectors as recorded: this build's spec, or the schema record when opened lazily.
         fingerprint = spec.fingerprint() if spec is not None else json.loads((path / SCHEMA_FILE).read_text())
-        if (path / "edge_config.json").exists():
+        if (path / SHARD_CONFIG).exists():
             # A config on load is checked against the segments and persisted; only pass one to
             # change the search pool size. (EdgeConfig refuses to be built without vectors.)
             config = self._config(fingerprint) if self._max_search_threads is not None else None
@@ -214,7 +216,10 @@ class EdgeStore:
             shard.flush()
 
     def collection_exists(self, name: str) -> bool:
-        return name in self._collections or (self._path(name) / SCHEMA_FILE).exists()
+        # Both files: a process killed while creating a collection leaves the schema record
+        # (written first) without a shard, which the next ensure_collection creates.
+        path = self._path(name)
+        return name in self._collections or ((path / SCHEMA_FILE).exists() and (path / SHARD_CONFIG).exists())
 
     def drop_collection(self, name: str) -> None:
         """Close the shard and delete its folder: renamed out of the way first (a name no
@@ -510,8 +515,9 @@ def _to_edge_query(spec: QuerySpec, coll: _Collection, live_idf: bool) -> Any:
     params = None
     if live_idf and isinstance(spec.vector, SparseVector) and spec.using in coll.idf_vectors:
         params = qe.SearchParams(idf=qe.IdfParams(corpus=qe.Filter()))
-    elif spec.exact or spec.hnsw_ef is not None:
-        params = qe.SearchParams(hnsw_ef=spec.hnsw_ef, exact=spec.exact)
+    elif spec.exact or spec.hnsw_ef is not None or spec.acorn:
+        params = qe.SearchParams(hnsw_ef=spec.hnsw_ef, exact=spec.exact,
+                                 acorn=qe.AcornSearchParams(enable=True) if spec.acorn else None)
     nearest = qe.Query.Nearest(_vector(spec.vector), using=spec.using)
     if spec.rescored:
         prefetch = qe.Prefetch(limit=_candidates(spec), query=nearest, filter=_to_edge_filter(spec.filter),

@@ -287,8 +287,9 @@ class RemoteStore:
         params = None
         if self.live_idf and isinstance(spec.vector, SparseVector) and spec.using in self._idf_vectors_of(collection):
             params = m.SearchParams(idf=m.IdfCorpusParams(corpus=m.Filter()))
-        elif spec.exact or spec.hnsw_ef is not None:
-            params = m.SearchParams(hnsw_ef=spec.hnsw_ef, exact=spec.exact)
+        elif spec.exact or spec.hnsw_ef is not None or spec.acorn:
+            params = m.SearchParams(hnsw_ef=spec.hnsw_ef, exact=spec.exact,
+                                    acorn=m.AcornSearchParams(enable=True) if spec.acorn else None)
         if spec.rescored:
             return m.QueryRequest(
                 prefetch=m.Prefetch(query=_vector(spec.vector), using=spec.using, filter=_to_filter(spec.filter),

@@ -669,6 +669,16 @@ def test_exact_search_and_ef_give_the_true_neighbours(store: VectorStore, datase
             assert [h.id for h in store.query(C, spec)] == [pid for pid, _ in cosine_top(dataset.points, query, 10)]
 
 
+def test_acorn_filtered_search_gives_the_true_neighbours_under_the_filter(store: VectorStore, dataset: Dataset):
+    rng = random.Random(47)
+    flt = Filter(must=[MatchValue("kw", "beta")])
+    beta = [p for p in dataset.points if p.payload["kw"] == "beta"]
+    for _ in range(5):
+        query = random_dense(rng)
+        hits = store.query(C, QuerySpec(using="d", vector=query, limit=10, filter=flt, acorn=True, hnsw_ef=256))
+        assert [h.id for h in hits] == [pid for pid, _ in cosine_top(beta, query, 10)]
+
+
 @pytest.mark.parametrize("kind", ["edge", "remote"])
 def test_index_settings_build_and_do_not_change_the_schema(kind: str, fast_tmp, dataset: Dataset):
     from schemas.collections import HnswSpec

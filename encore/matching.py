@@ -13,10 +13,15 @@ hashes is not enough (common intervals recur across music):
    landmark intervals by chance, and fade-outs, crescendos or the ramp up from a track's
    silent start correlate in any two pieces; the note-by-note contour of the same recording
    does not, even under noise, a telephone band or lossy coding.
+3. :func:`peak_match`: music made from one producer's kit (the same drums on one beat grid, key,
+   tempo and chords) passes both tests with another tune. The clip's loudest peaks, its tune
+   among them, must be in the catalog track at that offset, in a larger share than such a
+   sibling piece reaches by chance (:func:`peaks_pass`: stricter for short clips).
 
 :func:`decide` accepts a hypothesis when the envelope evidence is clearly above what unrelated
-music reaches (``min_detail``) and envelope plus landmark evidence together reach ``min_score``;
-:func:`confidence` maps that score to a probability fitted on benchmark data.
+music reaches (``min_detail``), envelope plus landmark evidence together reach ``min_score``, and
+the strongest-peaks test passes; :func:`confidence` maps the score to a probability fitted on
+benchmark data (before the third test, which only removes answers).
 """
 
 from __future__ import annotations

@@ -161,6 +161,7 @@ def run_case(enc: Encore, name: str, filters: Filters | None, *, queries: np.nda
              x: np.ndarray, fields: dict[str, np.ndarray], id_row: dict[str, int], warmup: int,
              hnsw_ef: int | None, acorn: bool) -> dict:
     flt = to_filter(filters)
+    hnsw_ef = hnsw_ef or enc.world.params.search_ef(flt is not None)
     mask = mask_for(filters, fields)
     matches_np = int(mask.sum())
     t = time.perf_counter()
@@ -235,7 +236,7 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true",
                     help="with --dir: skip the ingest when the store already holds --tracks tracks")
     ap.add_argument("--ef", type=int, nargs="+", default=None,
-                    help="graph search widths to compare (default: WorldParams.hnsw_ef)")
+                    help="graph search widths to compare (default: WorldParams.search_ef)")
     ap.add_argument("--acorn", choices=["world", "on", "off", "both"], default="world",
                     help="ACORN for filtered searches: as WorldParams.acorn, on, off, or both compared")
     ap.add_argument("--dir", type=Path, default=None, help="data dir (default: a temp dir, removed)")
@@ -319,7 +320,7 @@ def main() -> None:
         rows = []
         t = time.perf_counter()
         acorns = {"world": [enc.world.params.acorn], "on": [True], "off": [False], "both": [False, True]}[args.acorn]
-        for ef in args.ef or [enc.world.params.hnsw_ef]:
+        for ef in args.ef or [None]:  # None: the world's own widths (WorldParams.search_ef)
             for acorn in acorns:
                 for name, filters in cases:
                     row = run_case(enc, name, filters, queries=queries, ids=ids, x=x, fields=fields, id_row=id_row,

@@ -14,6 +14,10 @@ For each sentence the report says whether the recognizer's templates can produce
 word ("in grammar"): the model was built from those templates, so in-grammar sentences are the
 easy case and the held-out sets hold mostly others.
 
+Then 44 clips in which nothing is said (white, pink and brown noise at three levels, mains hum,
+synthetic music, each 1, 3 and 6 s long, and eight queries played backwards): every transcript
+that is not empty is a hallucinated query.
+
     apt-get install -y espeak-ng
     python bench/voice.py                     # all sets, voices and noise conditions
     python bench/voice.py --sets dev --general  # also pocketsphinx's general English model
@@ -37,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from encore import augment  # noqa: E402
 from encore.speech import PocketSphinxRecognizer, SpeechDomain, normalise_words, word_error_rate  # noqa: E402
+from tests.utils.audio import synth_track  # noqa: E402
 
 ARTISTS = ("Queen", "Radiohead", "Daft Punk", "Beyoncé", "The Rolling Stones", "Nirvana", "ABBA", "Metallica",
            "Khruangbin", "Stromae", "Fleetwood Mac", "Bob Marley")
@@ -108,6 +113,29 @@ def in_grammar(domain: SpeechDomain, sentence: str) -> bool:
     return False
 
 
+def nothing_said() -> list[tuple[str, np.ndarray, int]]:
+    """Clips without words: stationary noise, hum, synthetic music, and speech played backwards."""
+    rng = np.random.default_rng(7)
+    sr = 16000
+    clips: list[tuple[str, np.ndarray, int]] = []
+    for seconds in (1.0, 3.0, 6.0):
+        n = int(seconds * sr)
+        for rms in (0.003, 0.03, 0.2):
+            brown = np.cumsum(rng.standard_normal(n))
+            brown -= np.convolve(brown, np.ones(400) / 400, "same")  # no drift
+            for kind, y in (("white", rng.standard_normal(n)), ("pink", augment.pink(n, rng=rng)), ("brown", brown)):
+                clips.append((f"{kind} noise, RMS {rms:g}, {seconds:g} s", (y / y.std() * rms).astype(np.float32), sr))
+        t = np.arange(n) / sr
+        hum = 0.05 * np.sin(2 * np.pi * 50 * t) + 0.02 * np.sin(2 * np.pi * 150 * t)
+        clips.append((f"50 Hz hum, {seconds:g} s", hum.astype(np.float32), sr))
+        for seed in (1, 2):
+            clips.append((f"music {seed}, {seconds:g} s", synth_track(seed, seconds=seconds, sr=22050), 22050))
+    for i, query in enumerate(QUERIES[:8]):
+        y, speech_sr = speak(query, *VOICES[i % len(VOICES)])
+        clips.append((f"backwards: {query}", y[::-1].copy(), speech_sr))
+    return clips
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sets", nargs="+", choices=sorted(SETS), default=list(SETS))
@@ -165,6 +193,13 @@ def main() -> None:
               f"noise {np.mean(noisy):.1%})")
     print(f"transcription latency over {len(latencies)} queries: p50 {np.median(latencies):.2f} s, "
           f"p95 {np.percentile(latencies, 95):.2f} s")
+
+    clips = nothing_said()
+    heard = [(name, models["domain"].transcribe(y, sr=sr).text) for name, y, sr in clips]
+    wrong = [(name, text) for name, text in heard if text]
+    print(f"\nnothing said: {len(wrong)} of {len(clips)} clips gave a transcript")
+    for name, text in wrong:
+        print(f"    {name}: {text!r}")
 
 
 if __name__ == "__main__":

@@ -131,6 +131,18 @@ def _candidates(spec: Any) -> int:
     return max(spec.limit, spec.candidates or 10 * spec.limit)
 
 
+def _index_current(have: Any, want: Any, *, links: bool, takes_params: bool) -> bool:
+    """Whether an existing payload index (the engine's info: ``data_type``, ``params``) is the one
+    a spec asks for: its type, and, for types that take parameters, whether it builds HNSW links
+    (``enable_hnsw`` unset means it does)."""
+    if have is None or have.data_type != want:
+        return False
+    if not takes_params:
+        return True
+    built = getattr(have.params, "enable_hnsw", None) is not False if have.params is not None else True
+    return built == links
+
+
 def _is_empty(flt: Filter | None) -> bool:
     return flt is None or (not flt.must and not flt.must_not)
 

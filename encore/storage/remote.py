@@ -28,6 +28,7 @@ from encore.storage._common import (
     _dense,
     _engine_errors,
     _formula_defaults,
+    _index_current,
     _is_empty,
     _payload_out,
     _payload_selector,
@@ -122,8 +123,7 @@ class RemoteStore:
             want, params = kinds[kind]
             links = spec.links_payload(field_name)
             have = existing.get(field_name)
-            have_links = getattr(have.params, "enable_hnsw", None) is not False if have is not None and have.params else True
-            if have is not None and have.data_type == want and (params is None or have_links == links):
+            if _index_current(have, want, links=links, takes_params=params is not None):
                 continue
             if have is not None:
                 self.client.delete_payload_index(spec.name, field_name, wait=True)

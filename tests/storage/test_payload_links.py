@@ -11,14 +11,10 @@ import random
 import uuid
 from dataclasses import replace
 
-import pytest
-
 from encore.storage import Filter, MatchValue, Point, QuerySpec
 from encore.storage.edge import EdgeStore
 from schemas.collections import WORLD_PAYLOAD_INDEXES, WORLD_PAYLOAD_LINKS, world_collection
 from tests.storage.conftest import make_spec
-
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 def _links(store: EdgeStore, name: str) -> dict[str, bool]:

@@ -17,7 +17,7 @@ Design (why it is robust where classic landmark fingerprinters are not):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from scipy import ndimage, signal
@@ -74,12 +74,17 @@ class Peaks:
     ranks : np.ndarray [shape=(n,), dtype=int32] or None, each peak's rank by level within its
         ``density_block`` (0: the loudest); the strongest few per block are the peaks any copy
         of the audio keeps, whatever noise or coding it went through
+    stable : np.ndarray [shape=(n,), dtype=bool] or None, for a query: the peak is still a peak
+        when the signal is analysed half a frame later (:func:`analyze_query`). A clip starts
+        anywhere within a catalog frame; a peak that barely beats a neighbour can lose to it on
+        another frame grid, so only stable peaks are expected on the catalog's grid too.
     """
 
     frames: np.ndarray
     octaves: np.ndarray
     n_frames: int
     ranks: np.ndarray | None = None
+    stable: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +274,44 @@ def landmarks(peaks: Peaks, *, params: FingerprintParams, fan_out: int, speed: f
 #: an interval of at most an octave), so one frame's keys never reach the next frame's.
 PEAK_KEY_SPAN = 1024
 PEAK_KEY_OFFSET = 256
+#: How far (log-frequency steps) a peak may move between two frame grids and still be the same.
+STABLE_STEP_TOL = 2
+
+
+def peak_keys(peaks: Peaks, *, params: FingerprintParams) -> np.ndarray:
+    """Peaks as sorted keys ``frame * PEAK_KEY_SPAN + step + PEAK_KEY_OFFSET``, where ``step`` is
+    ``floor(octaves * steps_per_octave)``: the form :func:`encore.matching.peak_match` searches.
+
+    Returns
+    -------
+    keys : np.ndarray [shape=(k,), dtype=int64], sorted and unique
+    """
+    steps = np.floor(peaks.octaves.astype(np.float64) * params.steps_per_octave).astype(np.int64)
+    return np.unique(peaks.frames.astype(np.int64) * PEAK_KEY_SPAN + PEAK_KEY_OFFSET + steps)
+
+
+def near_keys(keys: np.ndarray, frames: np.ndarray, steps: np.ndarray, *, frame_lo: int, frame_hi: int,
+              step_tol: int) -> np.ndarray:
+    """Which (frame, step) points have a peak key within frames ``[frame + frame_lo, frame +
+    frame_hi]`` and steps ``[step - step_tol, step + step_tol]``.
+
+    Parameters
+    ----------
+    keys : np.ndarray [shape=(k,), dtype=int64], sorted (:func:`peak_keys`)
+    frames, steps : np.ndarray [shape=(n,), dtype=int64]
+
+    Returns
+    -------
+    found : np.ndarray [shape=(n,), dtype=bool]
+    """
+    found = np.zeros(frames.size, dtype=bool)
+    if keys.size == 0:
+        return found
+    # For one frame, the tolerated steps are one range of keys.
+    for dt in range(frame_lo, frame_hi + 1):
+        row = (frames + dt) * PEAK_KEY_SPAN + PEAK_KEY_OFFSET + steps
+        found |= np.searchsorted(keys, row + step_tol, side="right") > np.searchsorted(keys, row - step_tol, side="left")
+    return found
 
 
 def landmark_peaks(lm: Landmarks, *, params: FingerprintParams) -> np.ndarray:
@@ -301,5 +344,14 @@ def analyze_catalog(y: np.ndarray, *, params: FingerprintParams) -> tuple[Landma
 
 
 def analyze_query(y: np.ndarray, *, params: FingerprintParams) -> Analysis:
-    """Peaks (denser than the catalog's, so catalog peaks are found in it) and envelope of a clip."""
-    return analyze(y, params=params, peaks_per_second=params.query_peaks_per_second)
+    """Peaks (denser than the catalog's, so catalog peaks are found in it) and envelope of a clip,
+    its peaks marked ``stable`` (:class:`Peaks`) against a second analysis half a frame later."""
+    a = analyze(y, params=params, peaks_per_second=params.query_peaks_per_second)
+    half = params.hop_length // 2
+    later = _pick_peaks(*spectrogram(y[half:], params=params), params=params,
+                        peaks_per_second=params.query_peaks_per_second)
+    # Frame t of the clip lies between frames t - 1 and t of the later grid; allow one more either side.
+    steps = np.floor(a.peaks.octaves.astype(np.float64) * params.steps_per_octave).astype(np.int64)
+    stable = near_keys(peak_keys(later, params=params), a.peaks.frames.astype(np.int64), steps,
+                       frame_lo=-2, frame_hi=1, step_tol=STABLE_STEP_TOL)
+    return Analysis(replace(a.peaks, stable=stable), a.envelope)

@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
-from scipy import ndimage, signal
+import scipy.fft
+from scipy import signal
 
 HASH_BITS = 21
 #: Size of the hash space: sparse vector dimensions are in ``[0, HASH_SPACE)``.
@@ -119,7 +120,7 @@ def spectrogram(y: np.ndarray, *, params: FingerprintParams) -> tuple[np.ndarray
         y, shape=(n_frames, n_fft), strides=(y.strides[0] * hop, y.strides[0]), writeable=False
     )
     window = signal.windows.hann(n_fft, sym=False).astype(np.float32)
-    spec = np.fft.rfft(frames * window, axis=1)
+    spec = scipy.fft.rfft(frames * window, axis=1)  # float32 in, complex64 out: 3x numpy's
     freqs = np.fft.rfftfreq(n_fft, 1.0 / params.sr)
     lo, hi = np.searchsorted(freqs, [params.fmin, params.fmax])
     mag = np.abs(spec[:, lo:hi]).T.astype(np.float32)
@@ -163,6 +164,21 @@ def analyze(y: np.ndarray, *, params: FingerprintParams, peaks_per_second: float
                     envelope=band_envelope(S, freqs, params=params))
 
 
+def _running_max(x: np.ndarray, size: int, *, axis: int) -> np.ndarray:
+    """The maximum over a centred window of odd ``size`` along ``axis``, edges repeated: what
+    ``scipy.ndimage.maximum_filter1d(x, size, axis=axis, mode="nearest")`` gives, at about half its
+    cost on spectrogram-sized arrays (a window of ``2**k`` by doubling, then two overlapping ones)."""
+    r, n = size // 2, x.shape[axis]
+    pad = [(0, 0)] * x.ndim
+    pad[axis] = (r, r)
+    m = np.pad(x, pad, mode="edge")
+    k = 1
+    while 2 * k <= size:  # m[i] = max(padded[i : i + 2k])
+        m = np.maximum(m.take(range(m.shape[axis] - k), axis=axis), m.take(range(k, m.shape[axis]), axis=axis))
+        k *= 2
+    return np.maximum(m.take(range(n), axis=axis), m.take(range(size - k, size - k + n), axis=axis))
+
+
 def _pick_peaks(S: np.ndarray, freqs: np.ndarray, *, params: FingerprintParams, peaks_per_second: float) -> Peaks:
     """Pick the most prominent spectral peaks, ``peaks_per_second`` on average, evenly over time.
 
@@ -183,7 +199,7 @@ def _pick_peaks(S: np.ndarray, freqs: np.ndarray, *, params: FingerprintParams, 
     # Rank by level: the loudest peaks are the ones that survive added noise.
     score = S - S.max() + 80.0
     size = (2 * params.peak_freq_radius + 1, 2 * params.peak_time_radius + 1)
-    is_max = (S == ndimage.maximum_filter(S, size=size, mode="nearest")) & (score > 0.0)
+    is_max = (S == _running_max(_running_max(S, size[0], axis=0), size[1], axis=1)) & (score > 0.0)
     # Edges of the band are where band-limiting filters roll off: no peaks there.
     is_max[:2] = False
     is_max[-2:] = False

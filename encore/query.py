@@ -37,7 +37,7 @@ from encore.errors import BadInput
 from encore.world import artist_key, genre_key
 from schemas.search import Interpretation
 
-__all__ = ["MoodEntry", "QueryParams", "QueryVocabulary", "interpret", "load_vocabulary", "normalize"]
+__all__ = ["MoodEntry", "QueryParams", "QueryVocabulary", "interpret", "load_vocabulary", "normalize", "phrasings"]
 
 _KINDS = ("mood", "activity", "tempo", "instrument", "vocals")
 _RANGE_NAMES = ("energy", "danceability", "tempo")
@@ -58,6 +58,30 @@ _ARTIST_TRIGGERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 _DECADE_WORDS = {"fifties": 1950, "sixties": 1960, "seventies": 1970, "eighties": 1980, "nineties": 1990,
                  "noughties": 2000, "aughts": 2000, "two thousands": 2000}
+#: The words around a tempo in bpm ("over 120 bpm", "120 bpm or more") and around years
+#: ("before 1970", "2015 onwards"), by what they mean. The patterns below are built from them, and
+#: encore.speech builds the voice recognizer's language model from them (see :func:`phrasings`).
+_TEMPO_PHRASES: dict[str, tuple[str, ...]] = {
+    "above": ("over", "above", "more than", "faster than", "at least", "min", "minimum", "greater than"),
+    "above_after": ("plus", "or more", "or faster", "and up", "and above", "or above"),
+    "below": ("under", "below", "less than", "slower than", "at most", "max", "maximum", "up to"),
+    "below_after": ("or less", "or slower", "and below", "or below"),
+    "around": ("around", "about", "roughly", "approximately", "near", "close to", "at", "circa"),
+    "range_start": ("between", "from"),
+    "range_to": ("to", "and"),
+}
+_YEAR_PHRASES: dict[str, tuple[str, ...]] = {
+    "range_start": ("from", "between"),
+    "range_to": ("to", "and", "until", "till", "through", "thru"),
+    "before": ("before", "pre", "prior to", "older than", "earlier than"),
+    "until": ("until", "till", "up to", "up until", "through"),
+    "after": ("after", "post", "newer than", "later than"),
+    "since": ("since", "from", "starting", "starting from", "starting in"),
+    "later": ("on", "onwards", "onward", "and later", "or later", "and after", "and newer", "or newer", "and up"),
+    "in": ("in", "from"),
+    "part": ("early", "mid", "late"),
+    "last": ("last", "past", "previous"),
+}
 _NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
                  "twenty": 20}
 
@@ -132,6 +156,25 @@ def normalize(text: str) -> str:
     text = re.sub(r"['’‘`´]", "", text)
     text = text.replace("&", " and ")
     return " ".join(re.findall(r"[0-9a-z]+", text))
+
+
+def phrasings() -> dict[str, tuple[str, ...]]:
+    """The fixed phrasings :func:`interpret` reads, by role: what a speech recognizer must be able
+    to hear for every reading to be reachable by voice.
+
+    ``like``, ``by``, ``not``: the artist triggers ("sounds like", "songs by", "but not");
+    ``negation``: the words that negate a genre, mood or instrument ("without guitar");
+    ``tempo_*``: the words around a tempo in bpm ("over", "or more", "around");
+    ``years_*``: the words around years ("before", "onwards"); ``decade_part``: "early" / "mid" /
+    "late"; ``decades``: the decades as words ("eighties").
+    """
+    out = {kind: tuple(triggers) for kind, triggers in _ARTIST_TRIGGERS}
+    out["negation"] = tuple(sorted(_STRONG_NEGATIONS))
+    out.update({f"tempo_{role}": words for role, words in _TEMPO_PHRASES.items()})
+    out.update({f"years_{role}": words for role, words in _YEAR_PHRASES.items() if role != "part"})
+    out["decade_part"] = _YEAR_PHRASES["part"]
+    out["decades"] = tuple(_DECADE_WORDS)
+    return out
 
 
 def _artist_match_key(name: str) -> str:
@@ -495,14 +538,18 @@ def _read_bare_artists(tokens: _Tokens, vocab: QueryVocabulary, r: _Reading) -> 
 
 # tempo and years -------------------------------------------------------------------------------
 
+def _alt(phrases: Iterable[str]) -> str:
+    """A regex alternation of ``phrases``, longest first (so "up to" is tried before "up")."""
+    return "(?:" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True)) + ")"
+
+
 _BPM = r"(\d{2,3}(?:\.\d+)?)"
 _TEMPO_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("range", re.compile(rf"(?:between |from )?{_BPM}(?: bpm)? (?:to|and) {_BPM} bpm")),
-    ("min", re.compile(rf"(?:over|above|more than|faster than|at least|min|minimum|greater than) {_BPM} bpm"
-                       rf"|{_BPM} bpm (?:plus|or more|or faster|and up|and above|or above)")),
-    ("max", re.compile(rf"(?:under|below|less than|slower than|at most|max|maximum|up to) {_BPM} bpm"
-                       rf"|{_BPM} bpm (?:or less|or slower|and below|or below)")),
-    ("around", re.compile(rf"(?:(?:around|about|roughly|approximately|near|close to|at|circa) )?{_BPM} bpm")),
+    ("range", re.compile(rf"(?:{_alt(_TEMPO_PHRASES['range_start'])} )?{_BPM}(?: bpm)? "
+                         rf"{_alt(_TEMPO_PHRASES['range_to'])} {_BPM} bpm")),
+    ("min", re.compile(rf"{_alt(_TEMPO_PHRASES['above'])} {_BPM} bpm|{_BPM} bpm {_alt(_TEMPO_PHRASES['above_after'])}")),
+    ("max", re.compile(rf"{_alt(_TEMPO_PHRASES['below'])} {_BPM} bpm|{_BPM} bpm {_alt(_TEMPO_PHRASES['below_after'])}")),
+    ("around", re.compile(rf"(?:{_alt(_TEMPO_PHRASES['around'])} )?{_BPM} bpm")),
 )
 
 
@@ -528,8 +575,7 @@ def _read_tempo(tokens: _Tokens, params: QueryParams, r: _Reading) -> None:
 
 
 _YEAR = r"(1[89]\d\d|20\d\d)"
-_DECADE = (r"(?:(early|mid|late) )?(?:the )?((?:19|20)?\d0s|" + "|".join(sorted(_DECADE_WORDS, key=len, reverse=True))
-           + ")")
+_DECADE = rf"(?:({'|'.join(_YEAR_PHRASES['part'])}) )?(?:the )?((?:19|20)?\d0s|{_alt(_DECADE_WORDS)})"
 
 
 def _decade(word: str, current: int) -> int:
@@ -549,22 +595,22 @@ def _decade_span(part: str | None, word: str, current: int) -> tuple[int, int]:
 
 def _read_years(tokens: _Tokens, params: QueryParams, r: _Reading) -> None:
     current = params.year()
-    to = r"(?:to|and|until|till|through|thru)"
+    words = {role: _alt(phrases) for role, phrases in _YEAR_PHRASES.items()}
+    start, to, later = f"(?:{words['range_start']} )?", words["range_to"], words["later"]
     when = rf"(?:{_YEAR}|{_DECADE})"  # groups: year, or (early/mid/late, decade)
-    later = r"(?:on|onwards|onward|and later|or later|and after|and newer|or newer|and up)"
     patterns: tuple[tuple[str, re.Pattern[str]], ...] = (
-        ("decades", re.compile(rf"(?:from |between )?{_DECADE} {to} {_DECADE}")),
-        ("range", re.compile(rf"(?:from |between )?{_YEAR} {to} {_YEAR}")),
-        ("before", re.compile(rf"(?:before|pre|prior to|older than|earlier than) {when}")),
-        ("until", re.compile(rf"(?:until|till|up to|up until|through) {when}")),
-        ("after", re.compile(rf"(?:after|post|newer than|later than) {when}")),
-        ("since", re.compile(rf"(?:since|from|starting|starting from|starting in) {when} {later}")),
+        ("decades", re.compile(rf"{start}{_DECADE} {to} {_DECADE}")),
+        ("range", re.compile(rf"{start}{_YEAR} {to} {_YEAR}")),
+        ("before", re.compile(rf"{words['before']} {when}")),
+        ("until", re.compile(rf"{words['until']} {when}")),
+        ("after", re.compile(rf"{words['after']} {when}")),
+        ("since", re.compile(rf"{words['since']} {when} {later}")),
         ("since", re.compile(rf"since {when}")),
         ("since", re.compile(rf"{when} {later}")),
-        ("last", re.compile(r"(?:last|past|previous) (\d{1,2}|two|three|four|five|six|seven|eight|nine|ten|twenty) years")),
+        ("last", re.compile(rf"{words['last']} (\d{{1,2}}|{_alt(_NUMBER_WORDS)}) years")),
         ("this", re.compile(r"this year|last year")),
         ("decade", re.compile(_DECADE)),
-        ("year", re.compile(rf"(?:in |from )?{_YEAR}")),
+        ("year", re.compile(rf"(?:{words['in']} )?{_YEAR}")),
     )
     found: list[tuple[int, int, int | None, int | None]] = []
     for how, pattern in patterns:

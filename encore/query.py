@@ -9,7 +9,10 @@ readings keep their words:
    out). "like daft punk" is the artist, so "punk" is not also read as a genre;
 2. tempo in bpm ("over 120 bpm", "under 90 bpm", "around 128 bpm", "100-120 bpm");
 3. years: decades ("80s", "eighties", "'90s", "1990s", "early 80s"), ranges ("from 1985 to 1990",
-   "between 1970 and 1975"), bounds ("before 1970", "after 2000", "since 2010"), single years;
+   "between 1970 and 1975"), bounds ("before 1970", "after 2000", "since 2010"), single years.
+   Tempos and years may be said in words, as a voice transcript has them: "over one hundred
+   twenty bpm", "a hundred and forty bpm", "one twenty eight bpm", "nineteen eighty five",
+   "two thousand ten", "twenty ten", "the nineteen eighties", "the twenty tens";
 4. an artist's name on its own (an exact match only): that artist;
 5. words and phrases, longest first: genres and their synonyms, the mood table
    (``encore/data/moods.json``: moods, activities, tempo words, instruments, vocals) and era words
@@ -57,7 +60,11 @@ _ARTIST_TRIGGERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("by", ("songs by", "music by", "tracks by", "by", "from", "of")),
 )
 _DECADE_WORDS = {"fifties": 1950, "sixties": 1960, "seventies": 1970, "eighties": 1980, "nineties": 1990,
-                 "noughties": 2000, "aughts": 2000, "two thousands": 2000}
+                 "noughties": 2000, "aughts": 2000, "two thousands": 2000, "thirties": 1930, "forties": 1940,
+                 # said with the century, as a recognizer writes "the 1980s" and "the 2010s"
+                 **{f"nineteen {word}": 1900 + 10 * k for k, word in enumerate(
+                     ("twenties", "thirties", "forties", "fifties", "sixties", "seventies", "eighties", "nineties"), 2)},
+                 "twenty tens": 2010, "two thousand tens": 2010, "twenty twenties": 2020, "two thousand twenties": 2020}
 #: The words around a tempo in bpm ("over 120 bpm", "120 bpm or more") and around years
 #: ("before 1970", "2015 onwards"), by what they mean. The patterns below are built from them, and
 #: encore.speech builds the voice recognizer's language model from them (see :func:`phrasings`).
@@ -456,6 +463,7 @@ def _resolve_artist(words: list[str], vocab: QueryVocabulary, params: QueryParam
     if key in vocab._artist_keys:
         return vocab._artist_keys[key]
     if (len(key) < params.fuzzy_min_chars or any(w.isdigit() for w in words) or phrase in vocab.stopwords
+            or all(w in _SPOKEN or w in ("hundred", "thousand", "and") for w in words)
             or tuple(words) in vocab._phrases or words[0] in vocab.stopwords or words[-1] in vocab.stopwords):
         return None  # a vocabulary word is never taken for a misspelt artist ("not sad" is not Sade)
     close = difflib.get_close_matches(key, list(vocab._artist_keys), n=1, cutoff=params.artist_cutoff)
@@ -543,7 +551,53 @@ def _alt(phrases: Iterable[str]) -> str:
     return "(?:" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True)) + ")"
 
 
-_BPM = r"(\d{2,3}(?:\.\d+)?)"
+# Spoken numbers, as a recognizer writes them: tempos ("one hundred twenty", "a hundred and forty",
+# "one twenty") and years ("nineteen eighty five", "two thousand ten", "twenty ten").
+_SPOKEN_ONES = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9}
+_SPOKEN_TEENS = {"ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+                 "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19}
+_SPOKEN_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+                "ninety": 90}
+_SPOKEN = {**_SPOKEN_ONES, **_SPOKEN_TEENS, **_SPOKEN_TENS, "a": 1, "oh": 0}
+_ONES_RE, _TEENS_RE, _TENS_RE = (_alt(words) for words in (_SPOKEN_ONES, _SPOKEN_TEENS, _SPOKEN_TENS))
+_UNDER_100 = rf"(?:{_TENS_RE}(?: {_ONES_RE})?|{_TEENS_RE}|{_ONES_RE})"
+#: 20-299 as said before "bpm": "ninety", "one hundred twenty", "a hundred and forty", "one twenty eight".
+_SPOKEN_BPM = (rf"(?:(?:a|one|two) hundred(?:(?: and)? {_UNDER_100})?|one (?:{_TENS_RE}(?: {_ONES_RE})?|{_TEENS_RE})"
+               rf"|{_TENS_RE}(?: {_ONES_RE})?)")
+#: A year said in words: "nineteen eighty five", "nineteen oh five", "two thousand (and) ten", "twenty ten".
+_SPOKEN_YEAR = (rf"(?:(?:eighteen|nineteen) (?:hundred|oh {_ONES_RE}|{_TEENS_RE}|{_TENS_RE}(?: {_ONES_RE})?)"
+                rf"|two thousand(?:(?: and)? {_UNDER_100})?|twenty (?:oh {_ONES_RE}|{_TEENS_RE}|twenty(?: {_ONES_RE})?))")
+
+
+def _spoken_number(phrase: str) -> int:
+    """The value of a number matched by ``_SPOKEN_BPM`` or ``_SPOKEN_YEAR``.
+
+    With "hundred" or "thousand" it is a cardinal ("a hundred and forty" = 140, "two thousand
+    ten" = 2010, "nineteen hundred" = 1900); otherwise it is said in pairs ("nineteen eighty
+    five" = 19|85, "one twenty" = 1|20, "twenty oh five" = 20|05), or it is below a hundred.
+    """
+    words = [w for w in phrase.split() if w != "and"]
+    if "hundred" in words or "thousand" in words:
+        total = current = 0
+        for w in words:
+            if w == "hundred":
+                current = (current or 1) * 100
+            elif w == "thousand":
+                total, current = total + (current or 1) * 1000, 0
+            else:
+                current += _SPOKEN[w]
+        return total + current
+    if len(words) > 1 and not (len(words) == 2 and words[0] in _SPOKEN_TENS and words[1] in _SPOKEN_ONES):
+        return _SPOKEN[words[0]] * 100 + _spoken_number(" ".join(words[1:]))
+    return sum(_SPOKEN[w] for w in words)
+
+
+def _number(text: str) -> float:
+    """A tempo or year as typed (digits) or as said (words)."""
+    return float(text) if text[0].isdigit() else float(_spoken_number(text))
+
+
+_BPM = rf"(\d{{2,3}}(?:\.\d+)?|{_SPOKEN_BPM})"
 _TEMPO_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("range", re.compile(rf"(?:{_alt(_TEMPO_PHRASES['range_start'])} )?{_BPM}(?: bpm)? "
                          rf"{_alt(_TEMPO_PHRASES['range_to'])} {_BPM} bpm")),
@@ -558,7 +612,10 @@ def _read_tempo(tokens: _Tokens, params: QueryParams, r: _Reading) -> None:
         for m, i, j in list(tokens.finditer(pattern)):
             if not tokens.free(i, j):
                 continue
-            values = [float(v) for v in m.groups() if v is not None]
+            values = [_number(v) for v in m.groups() if v is not None]
+            if how == "range" and m.group(1).endswith("hundred") and values[1] < 100 \
+                    and m.string[m.end(1):m.start(2)] == " and ":
+                continue  # "a hundred and forty bpm" is one tempo, which the patterns below read
             if how == "range":
                 lo, hi = sorted(values)
             elif how == "min":
@@ -574,7 +631,7 @@ def _read_tempo(tokens: _Tokens, params: QueryParams, r: _Reading) -> None:
             tokens.take(i, j)
 
 
-_YEAR = r"(1[89]\d\d|20\d\d)"
+_YEAR = rf"(1[89]\d\d|20\d\d|{_SPOKEN_YEAR})"
 _DECADE = rf"(?:({'|'.join(_YEAR_PHRASES['part'])}) )?(?:the )?((?:19|20)?\d0s|{_alt(_DECADE_WORDS)})"
 
 
@@ -621,9 +678,9 @@ def _read_years(tokens: _Tokens, params: QueryParams, r: _Reading) -> None:
             if how == "decades":
                 lo, hi = _decade_span(g[0], g[1], current)[0], _decade_span(g[2], g[3], current)[1]
             elif how == "range":
-                lo, hi = sorted((int(g[0]), int(g[1])))
+                lo, hi = sorted((int(_number(g[0])), int(_number(g[1]))))
             elif how in ("before", "until", "after", "since"):
-                first, last = (int(g[0]), int(g[0])) if g[0] else _decade_span(g[1], g[2], current)
+                first, last = (int(_number(g[0])),) * 2 if g[0] else _decade_span(g[1], g[2], current)
                 lo, hi = {"before": (None, first - 1), "until": (None, last), "after": (last + 1, None),
                           "since": (first, None)}[how]
             elif how == "last":
@@ -633,9 +690,9 @@ def _read_years(tokens: _Tokens, params: QueryParams, r: _Reading) -> None:
             elif how == "decade":
                 lo, hi = _decade_span(g[0], g[1], current)
             else:
-                if int(g[0]) > current + 1:
+                if _number(g[0]) > current + 1:
                     continue
-                lo = hi = int(g[0])
+                lo = hi = int(_number(g[0]))
             found.append((i, j, lo, hi))
             tokens.take(i, j)
     for i, j, lo, hi in sorted(found):  # in the order typed, so that of two clashing the first stays

@@ -254,6 +254,55 @@ def test_without_artists_in_the_vocabulary_names_are_free_text():
     assert it.artists_like == [] and it.genres == ["punk"] and it.free_text == "daft"
 
 
+# --- numbers said in words (voice transcripts) ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("said", "typed"), [
+    ("songs over one hundred twenty bpm from the nineteen eighties", "songs over 120 bpm from the 1980s"),
+    ("techno at a hundred and forty bpm", "techno at 140 bpm"),
+    ("house around one twenty eight bpm", "house around 128 bpm"),
+    ("rock between ninety and one hundred ten bpm", "rock between 90 and 110 bpm"),
+    ("between a hundred and a hundred and forty bpm", "between 100 and 140 bpm"),
+    ("electronic music under one hundred bpm", "electronic music under 100 bpm"),
+    ("songs from nineteen eighty five", "songs from 1985"),
+    ("blues from nineteen seventy to nineteen seventy five", "blues from 1970 to 1975"),
+    ("jazz before nineteen seventy", "jazz before 1970"),
+    ("pop from two thousand ten", "pop from 2010"),
+    ("pop from two thousand and five", "pop from 2005"),
+    ("pop from twenty ten", "pop from 2010"),
+    ("pop after twenty twenty", "pop after 2020"),
+    ("rock from two thousand to two thousand ten", "rock from 2000 to 2010"),
+    ("soul from the nineteen sixties", "soul from the 1960s"),
+    ("pop from the twenty tens", "pop from the 2010s"),
+    ("the early nineteen nineties", "the early 1990s"),
+])
+def test_spoken_numbers_read_as_digits(vocab, said, typed):
+    heard, written = read(said, vocab), read(typed, vocab)
+    fields = ("tempo_min", "tempo_max", "year_min", "year_max", "genres", "targets", "free_text")
+    assert {f: getattr(heard, f) for f in fields} == {f: getattr(written, f) for f in fields}
+    assert heard.tempo_min is not None or heard.tempo_max is not None or heard.year_min is not None \
+        or heard.year_max is not None  # something was read, not only equally missed
+
+
+def test_spoken_tempo_explanation_keeps_the_words(vocab):
+    it = read("techno over one hundred twenty bpm", vocab)
+    assert "over one hundred twenty bpm → tempo ≥ 120 bpm" in it.explanations
+
+
+def test_a_hundred_and_forty_is_one_tempo_not_a_range(vocab):
+    it = read("a hundred and forty bpm", vocab)
+    assert (it.tempo_min, it.tempo_max, it.targets.get("tempo")) == (134, 146, 140)
+
+
+def test_number_words_elsewhere_stay_as_they_were():
+    vocab = load_vocabulary(artists=["Twenty One Pilots", "Nine Inch Nails"])
+    assert interpret("like twenty one pilots", vocabulary=vocab, current_year=YEAR).artists_like == \
+        ["Twenty One Pilots"]
+    assert interpret("nine inch nails", vocabulary=vocab, current_year=YEAR).artists_by == ["Nine Inch Nails"]
+    it = interpret("rock from twenty thirty", vocabulary=vocab, current_year=YEAR)  # a year yet to come
+    assert it.year_min is None and it.year_max is None
+
+
 # --- the phrasings a recognizer is built from ---------------------------------------------------
 
 # What each phrasing role must do, as (query with {p} for the phrase, what the reading must hold).

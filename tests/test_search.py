@@ -83,6 +83,16 @@ def test_tempo_and_explicit_filters(enc: Encore) -> None:
     assert all(t.year >= 2015 for t in capped.results)
 
 
+def test_numbers_said_in_words_search_like_digits(enc: Encore) -> None:
+    # What a voice transcript holds: the same tracks as the typed query.
+    said = enc.search("songs over one hundred twenty bpm from the nineteen eighties", limit=15)
+    typed = enc.search("songs over 120 bpm from the 1980s", limit=15)
+
+    assert (said.interpretation.tempo_min, said.interpretation.year_min, said.interpretation.year_max) == (120, 1980, 1989)
+    assert said.results and all(t.tempo >= 120 and 1980 <= t.year <= 1989 for t in said.results)
+    assert [t.track_id for t in said.results] == [t.track_id for t in typed.results]
+
+
 def test_filters_given_as_null_drop_what_the_query_implied() -> None:
     from schemas.api import Filters
     from schemas.search import Interpretation

@@ -166,17 +166,16 @@ def analyze(y: np.ndarray, *, params: FingerprintParams, peaks_per_second: float
 
 def _running_max(x: np.ndarray, size: int, *, axis: int) -> np.ndarray:
     """The maximum over a centred window of odd ``size`` along ``axis``, edges repeated: what
-    ``scipy.ndimage.maximum_filter1d(x, size, axis=axis, mode="nearest")`` gives, at about half its
-    cost on spectrogram-sized arrays (a window of ``2**k`` by doubling, then two overlapping ones)."""
+    ``scipy.ndimage.maximum_filter1d(x, size, axis=axis, mode="nearest")`` gives, several times
+    faster on spectrogram-sized arrays (a window of ``2**k`` by doubling, then two overlapping ones)."""
     r, n = size // 2, x.shape[axis]
-    pad = [(0, 0)] * x.ndim
-    pad[axis] = (r, r)
-    m = np.pad(x, pad, mode="edge")
+    # Work along axis 0, where a window is a slice of rows.
+    m = np.pad(np.moveaxis(x, axis, 0), [(r, r)] + [(0, 0)] * (x.ndim - 1), mode="edge")
     k = 1
     while 2 * k <= size:  # m[i] = max(padded[i : i + 2k])
-        m = np.maximum(m.take(range(m.shape[axis] - k), axis=axis), m.take(range(k, m.shape[axis]), axis=axis))
+        m = np.maximum(m[:-k], m[k:])
         k *= 2
-    return np.maximum(m.take(range(n), axis=axis), m.take(range(size - k, size - k + n), axis=axis))
+    return np.moveaxis(np.maximum(m[:n], m[size - k : size - k + n]), 0, axis)
 
 
 def _pick_peaks(S: np.ndarray, freqs: np.ndarray, *, params: FingerprintParams, peaks_per_second: float) -> Peaks:

@@ -101,3 +101,20 @@ def test_landmark_peaks_recover_the_peaks_a_catalog_track_was_hashed_from():
     assert a.peaks.ranks is not None and a.peaks.ranks.min() == 0
     blocks = a.peaks.frames // P.density_block
     assert set(blocks[a.peaks.ranks == 0].tolist()) == set(blocks.tolist())
+
+
+def test_the_peak_neighbourhood_maximum_is_scipys():
+    """Peaks are local maxima over a (2 * 10 + 1) x (2 * 3 + 1) neighbourhood, computed by a numpy
+    running maximum for speed; it must pick exactly what scipy.ndimage's filter picks, or clips
+    would stop finding catalog peaks."""
+    from scipy import ndimage
+
+    from indexers.fingerprint import _running_max
+
+    rng = np.random.default_rng(0)
+    S = rng.standard_normal((97, 40)).astype(np.float32)
+    S[10:20, 5] = 3.0  # plateaus and edges: ties and the repeated border
+    for size in (1, 2, 3, 7, 21, 64):
+        for axis in (0, 1):
+            np.testing.assert_array_equal(_running_max(S, size, axis=axis),
+                                          ndimage.maximum_filter1d(S, size, axis=axis, mode="nearest"))

@@ -372,6 +372,7 @@ class Catalog:
         """:meth:`identify` for a clip already analysed (:func:`~indexers.fingerprint.analyze_query`)."""
         mp = self.match
         regions: dict[str, _Region] = {}
+        fetched: dict[str, dict[int, dict | None]] = defaultdict(dict)  # track -> segment -> payload, over the stages
         for stage in mp.speed_stages():
             queries = {s: landmarks(query.peaks, params=self.params, fan_out=self.params.query_fan_out, speed=s)
                        for s in stage}
@@ -388,7 +389,7 @@ class Catalog:
                 segs[tid].add(int(k))
                 score[tid] = max(score[tid], hit.score)
             tracks = sorted(score, key=score.__getitem__, reverse=True)[: mp.max_tracks]
-            self._load_regions(tracks, segs, regions)
+            self._load_regions(tracks, segs, regions, fetched)
             evidence: list[Evidence] = []
             for tid in tracks:
                 region = regions.get(tid)
@@ -442,22 +443,25 @@ class Catalog:
             aligned=0, envelope_r=0.0, envelope_detail=0.0, decided_by="embedding",
         )
 
-    def _load_regions(self, tracks: Sequence[str], segs: dict[str, set[int]], regions: dict[str, _Region]) -> None:
-        """Fetch the candidate segments (and their neighbours, for clips straddling a boundary)."""
-        wanted: list[str] = []
+    def _load_regions(self, tracks: Sequence[str], segs: dict[str, set[int]], regions: dict[str, _Region],
+                      fetched: dict[str, dict[int, dict | None]]) -> None:
+        """Fetch the candidate segments (and their neighbours, for clips straddling a boundary).
+
+        A later speed stage can point at other segments of a track than the first did (a clip
+        2 % fast finds little at speed 1.0, and what it finds may be a repeat elsewhere in the
+        track): those are fetched too, and the track's region is rebuilt with them.
+        """
+        wanted: dict[str, tuple[str, int]] = {}  # point id -> (track, segment)
         for tid in tracks:
-            if tid in regions:
-                continue
             ks = {0} | {j for k in segs[tid] for j in (k - 1, k, k + 1) if j >= 0}
-            wanted += [segment_id(tid, k) for k in sorted(ks)]
+            wanted.update({segment_id(tid, k): (tid, k) for k in sorted(ks) if k not in fetched[tid]})
         if not wanted:
             return
-        recs = self.store.retrieve(self.collection, wanted, with_payload=True)
-        by_track: dict[str, list[dict]] = defaultdict(list)
-        for r in recs:
-            if r.payload:
-                by_track[r.payload["track_id"]].append(r.payload)
-        for tid, payloads in by_track.items():
+        got = {str(r.id): r.payload for r in self.store.retrieve(self.collection, list(wanted), with_payload=True)}
+        for pid, (tid, k) in wanted.items():
+            fetched[tid][k] = got.get(pid)  # None: past the track's end (not asked again)
+        for tid in {tid for tid, _ in wanted.values()}:
+            payloads = [p for p in fetched[tid].values() if p]
             head = next((p for p in payloads if p.get("segment") == 0), None)
             if head is None:  # incomplete track (interrupted add): not identifiable
                 continue

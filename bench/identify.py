@@ -205,6 +205,9 @@ class Cell:
     false_matches: int = 0  # held-out clips that matched a track they share no audio with
     shared_matches: int = 0  # held-out clips that matched an indexed track sharing audio with theirs
     held_out: int = 0
+    #: Correct-track answers more than OFFSET_TOLERANCE_S from where the clip was cut: a repeat of
+    #: the passage elsewhere in the track (counted correct, reported apart).
+    offset_elsewhere: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     confidences_correct: list[float] = field(default_factory=list)
     confidences_false: list[float] = field(default_factory=list)
@@ -212,7 +215,7 @@ class Cell:
     def summary(self) -> dict:
         return {
             "queries": self.n, "correct": self.correct, "alias": self.alias, "wrong": self.wrong,
-            "missed": self.missed, "errors": self.errors,
+            "missed": self.missed, "errors": self.errors, "offset_elsewhere": self.offset_elsewhere,
             "accuracy": round((self.correct + self.alias) / self.n, 4) if self.n else None,
             "exact_accuracy": round(self.correct / self.n, 4) if self.n else None,
             "held_out_queries": self.held_out, "false_matches": self.false_matches,
@@ -221,6 +224,11 @@ class Cell:
             "min_confidence_correct": round(min(self.confidences_correct), 4) if self.confidences_correct else None,
             "max_confidence_false": round(max(self.confidences_false), 4) if self.confidences_false else None,
         }
+
+
+#: An answer for the right track whose offset is further than this from the clip's is counted
+#: apart (``offset_elsewhere``): the passage repeats in the track.
+OFFSET_TOLERANCE_S = 1.0
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -370,6 +378,7 @@ def run(args: argparse.Namespace) -> dict:
                             elif verdict == "correct":
                                 cell.correct += 1
                                 cell.confidences_correct.append(match.confidence)
+                                cell.offset_elsewhere += abs(match.offset_s - offset) > OFFSET_TOLERANCE_S
                                 continue
                             elif verdict in ("shared", "verified_shared"):
                                 cell.alias += 1
@@ -409,6 +418,7 @@ def run(args: argparse.Namespace) -> dict:
         "false_matches": sum(c.false_matches for c in all_cells),
         "shared_audio_matches": sum(c.shared_matches for c in all_cells),
         "alias": sum(c.alias for c in all_cells),
+        "offset_elsewhere": sum(c.offset_elsewhere for c in all_cells),
         "errors": sum(c.errors for c in all_cells),
         "peak_rss_mb": round(_rss_mb(), 1),
     }
@@ -501,7 +511,8 @@ def markdown(report: dict) -> str:
         if k in report["latency_ms"] else "-" for k in lengths) + " |")
     tot = report["totals"]
     lines += ["", f"Totals: {tot['correct']}/{tot['queries']} correct ({100 * tot['accuracy']:.1f}%; "
-              f"{tot['alias']} of them matched a track sharing the clip's audio), "
+              f"{tot['alias']} of them matched a track sharing the clip's audio, "
+              f"{tot.get('offset_elsewhere', 0)} put it more than {OFFSET_TOLERANCE_S:g} s from where it was cut), "
               f"{tot['false_matches']} false matches in {tot['held_out_queries']} held-out queries "
               f"(plus {tot['shared_audio_matches']} matches to an indexed track sharing audio with the held-out one, "
               f"not counted), {tot['errors']} errors; peak RSS {tot['peak_rss_mb']:.0f} MB."]

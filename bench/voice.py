@@ -1,8 +1,5 @@
 """Word error rate and latency of voice queries, spoken by espeak-ng, through the pocketsphinx recognizer.
 
-The recognizer's language model is built as the service builds it: from the query parser's
-vocabulary (``SpeechDomain.from_vocabulary``) with the artists and titles below as the collection.
-
 Three query sets, each spoken in five voices and speeds, clean and with white noise at 10 dB SNR:
 
 ``dev``
@@ -43,7 +40,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from encore import augment  # noqa: E402
-from encore.query import load_vocabulary  # noqa: E402
 from encore.speech import PocketSphinxRecognizer, SpeechDomain, normalise_words, word_error_rate  # noqa: E402
 from tests.utils.audio import synth_track  # noqa: E402
 
@@ -147,8 +143,7 @@ def main() -> None:
     ap.add_argument("--errors", action="store_true", help="print every wrong transcript")
     args = ap.parse_args()
 
-    # As the service builds it (Encore._speech_domain): the parser's vocabulary, the collection's artists.
-    domain = SpeechDomain.from_vocabulary(load_vocabulary(artists=ARTISTS), titles=TITLES)
+    domain = SpeechDomain(artists=ARTISTS, titles=TITLES)
     models = {"domain": PocketSphinxRecognizer(domain)}
     if args.general:
         models["general"] = PocketSphinxRecognizer(None)

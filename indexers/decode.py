@@ -2,6 +2,14 @@
 
 After :func:`load_audio` returns, the samples are finite, mono, at least ``min_seconds`` long and
 not silent: later stages trust them.
+
+Two decoders with one contract. :func:`decode` runs the ffmpeg program in a subprocess: ingest
+always uses it, because catalog track ids are the SHA-1 of its samples
+(:func:`encore.catalog.content_id`) and must not move. :func:`decode_pyav` decodes in this
+process through PyAV (the ``av`` wheel, FFmpeg's libraries inside it): about a tenth of the CPU for
+a short clip (no process start-up), so identify and voice clips may use it
+(``ENCORE_QUERY_DECODER``, :func:`pick_decoder`). The two agree to within resampling noise, not
+bit for bit (different FFmpeg builds).
 """
 
 from __future__ import annotations
@@ -14,14 +22,24 @@ import struct
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from encore.errors import BadAudio, EncoreError, NotAudio, TooLarge
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import av
+
 #: Below this RMS (about -70 dBFS) a clip is treated as silence.
 SILENCE_RMS = 3e-4
+
+#: A decoder by name: ``ffmpeg`` (the subprocess, :func:`decode`) or ``pyav`` (:func:`decode_pyav`).
+Decoder = Literal["ffmpeg", "pyav"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +245,11 @@ def decode(
                 for ln in log.strip().splitlines() if ln.strip()]
         reason = last[-1].strip() if last else "unknown error"
         raise NotAudio(f"{path.name}: not an audio file ffmpeg can decode ({reason})")
-    y = y.astype(np.float32, copy=True)
+    return _normalise_downmix(y.astype(np.float32, copy=True), info), info
+
+
+def _normalise_downmix(y: np.ndarray, info: AudioInfo) -> np.ndarray:
+    """``y`` (owned, float32) scaled to peak 1 when it was downmixed from more than two channels."""
     if info.channels > 2:
         # ffmpeg's float downmix is not normalised: eight like channels sum to three times full
         # scale, which would clip wherever samples become 16-bit (speech, content ids) and skew
@@ -235,7 +257,159 @@ def decode(
         peak = float(np.max(np.abs(y))) if y.size else 0.0
         if peak > 1.0:
             y /= peak
-    return y, info
+    return y
+
+
+#: Decoder names FFmpeg's libraries give where the ffmpeg program's log names the codec.
+_CODEC_NAMES = {"mp3float": "mp3", "mp2float": "mp2", "mp1float": "mp1", "aac_fixed": "aac", "ac3_fixed": "ac3"}
+
+
+def _pyav_info(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> AudioInfo:
+    """The :class:`AudioInfo` :func:`decode` reads from ffmpeg's log, from PyAV's objects."""
+    duration = None
+    if container.duration is not None and container.duration > 0:
+        # As ffmpeg prints it ("Duration: 00:00:05.04"): microseconds rounded to hundredths.
+        duration = ((int(container.duration) + 5000) // 10000) / 100
+    tags: dict[str, str] = {}
+    for key, value in (*container.metadata.items(), *stream.metadata.items()):
+        tags.setdefault(str(key).lower(), str(value).strip())
+    ctx = stream.codec_context
+    return AudioInfo(codec=_CODEC_NAMES.get(ctx.name, ctx.name), duration_s=duration, channels=int(ctx.channels or 0),
+                     sample_rate=int(ctx.sample_rate or 0), tags=tags)
+
+
+def _av_reason(error: BaseException) -> str:
+    """An FFmpeg error's own words, without the file name PyAV appends (no server paths in answers)."""
+    return str(getattr(error, "strerror", None) or type(error).__name__)
+
+
+def decode_pyav(
+    path: str | Path, *, sr: int, max_seconds: float | None = None, longest: float | None = None
+) -> tuple[np.ndarray, AudioInfo]:
+    """:func:`decode` in this process, through PyAV: the same contract without an ffmpeg run.
+
+    The file is opened here and handed to FFmpeg's libraries as a Python file object, so its name
+    is never read as a URL or one of FFmpeg's protocols (``http:x.mp3``, ``concat:a|b.mp3``). The
+    first audio stream is decoded and downmixed and resampled by ``av.AudioResampler`` (FFmpeg's
+    swresample, as the ffmpeg program uses). Like the ffmpeg program, a packet that fails to decode
+    is skipped and a read error ends the input: what decoded before it is returned, for
+    :func:`load_audio`'s truncation checks to judge.
+
+    Parameters
+    ----------
+    path : file FFmpeg can read
+    sr : target sample rate in Hz
+    max_seconds : decode at most this many seconds (None: all)
+    longest : refuse a file whose header declares more seconds than this, before decoding
+
+    Returns
+    -------
+    y : np.ndarray [shape=(n,), dtype=float32]
+    info : AudioInfo, as :func:`decode` reads it from ffmpeg's log (duration in hundredths)
+
+    Raises
+    ------
+    BadAudio
+        when the file is missing or empty.
+    NotAudio
+        when FFmpeg finds no audio stream it can decode, or no sample of it decodes.
+    TooLarge
+        when the declared duration is past ``longest``.
+    """
+    import av  # here, not at import time: only processes that decode clips in-process load FFmpeg
+
+    path = Path(path)
+    if not path.is_file():
+        raise BadAudio(f"{path.name}: no such file")
+    if path.stat().st_size == 0:
+        raise BadAudio(f"{path.name}: the file is empty (0 bytes)")
+    # Where ffmpeg's -t (given to the millisecond, as decode() does) cuts: the nearest sample.
+    limit = None if max_seconds is None else int(round(float(f"{max_seconds:.3f}") * sr))
+    chunks: list[np.ndarray] = []
+    have = 0
+    failure: BaseException | None = None
+
+    def resampled(frames: list[av.AudioFrame]) -> None:
+        nonlocal have
+        for frame in frames:
+            y = frame.to_ndarray().reshape(-1)
+            chunks.append(y)
+            have += y.size
+
+    with path.open("rb") as f:
+        try:
+            container = av.open(f, mode="r")
+        except (av.FFmpegError, UnicodeDecodeError, ValueError) as e:
+            raise NotAudio(f"{path.name}: not an audio file ffmpeg can decode ({_av_reason(e)})") from None
+        with container:
+            stream = container.streams.audio[0] if container.streams.audio else None
+            if stream is None or stream.codec_context is None:
+                raise NotAudio(f"{path.name}: not an audio file ffmpeg can decode (no audio stream)")
+            info = _pyav_info(container, stream)
+            if longest is not None and info.duration_s and info.duration_s > longest:
+                raise _too_long(path.name, info.duration_s, longest)
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
+
+            def feed(frames: list[av.AudioFrame]) -> None:
+                nonlocal resampler
+                for frame in frames:
+                    try:
+                        resampled(resampler.resample(frame))
+                    except ValueError:  # the stream changed rate or layout: drain, start a new resampler
+                        resampled(resampler.resample(None))
+                        resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
+                        resampled(resampler.resample(frame))
+
+            try:
+                for packet in container.demux(stream):  # ends with an empty packet that drains the decoder
+                    try:
+                        frames = packet.decode()
+                    except av.FFmpegError as e:  # a bad packet: skipped, as the ffmpeg program does
+                        failure = e
+                        continue
+                    feed(frames)
+                    if limit is not None and have >= limit:
+                        break
+            except av.FFmpegError as e:  # unreadable from here on: the input ends, the decoder drains
+                failure = e
+                try:
+                    feed(stream.codec_context.decode(None))
+                except av.FFmpegError:
+                    pass
+            resampled(resampler.resample(None))
+    if have == 0 and failure is not None:
+        raise NotAudio(f"{path.name}: not an audio file ffmpeg can decode ({_av_reason(failure)})")
+    y = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    if limit is not None:
+        y = y[:limit]
+    return _normalise_downmix(y.astype(np.float32, copy=False), info), info
+
+
+@lru_cache(maxsize=1)
+def pyav_available() -> bool:
+    """Whether PyAV imports here (the first call imports it)."""
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def pick_decoder(choice: Literal["auto", "pyav", "ffmpeg"]) -> Decoder:
+    """The decoder a setting names: ``auto`` is PyAV where it imports, else the ffmpeg subprocess.
+
+    Raises
+    ------
+    EncoreError
+        when ``pyav`` is asked for and PyAV is not installed.
+    """
+    if choice == "ffmpeg":
+        return "ffmpeg"
+    if pyav_available():
+        return "pyav"
+    if choice == "pyav":
+        raise EncoreError("the pyav query decoder needs PyAV: pip install av (or set ENCORE_QUERY_DECODER=ffmpeg)")
+    return "ffmpeg"
 
 
 def resample(y: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -279,8 +453,9 @@ def load_audio(
     min_seconds: float = 1.0,
     max_seconds: float | None = None,
     truncate_to: float | None = None,
+    decoder: Decoder = "ffmpeg",
 ) -> tuple[np.ndarray, AudioInfo]:
-    """Decode and validate ``path`` (one ffmpeg run).
+    """Decode and validate ``path`` (one ffmpeg run, or one in-process decode).
 
     Parameters
     ----------
@@ -290,6 +465,9 @@ def load_audio(
         file whose header declares more is refused before decoding
     truncate_to : decode only the first ``truncate_to`` seconds (identify clips); a file declaring
         more than ``max_seconds`` is still refused
+    decoder : ``ffmpeg``, the subprocess (:func:`decode`; ingest keeps it: track ids are hashes of
+        its samples), or ``pyav``, in this process (:func:`decode_pyav`; query clips). Every check
+        here applies to both.
 
     Returns
     -------
@@ -298,7 +476,8 @@ def load_audio(
     """
     name = Path(path).name
     limit = truncate_to if truncate_to is not None else (max_seconds + 1.0 if max_seconds else None)
-    y, info = decode(path, sr=sr, max_seconds=limit, longest=max_seconds)
+    run = _DECODERS[decoder]
+    y, info = run(path, sr=sr, max_seconds=limit, longest=max_seconds)
     if max_seconds is not None and truncate_to is None:
         # A header without a duration (a stream) is held to the limit by what decodes.
         seconds = max(info.duration_s or 0.0, y.size / sr)
@@ -321,3 +500,6 @@ def load_audio(
             f"{name}: the file is truncated or corrupt (decoded {y.size / sr:.1f} s of {wanted:.1f} s declared)"
         )
     return validate(y, sr=sr, min_seconds=min_seconds, name=name), info
+
+
+_DECODERS: dict[str, Callable[..., tuple[np.ndarray, AudioInfo]]] = {"ffmpeg": decode, "pyav": decode_pyav}

@@ -1,9 +1,10 @@
 """Clip analysis beside the server process: decode, fingerprint and embed identify clips in a pool.
 
-Why a pool of processes. Identify is CPU-bound: ffmpeg decodes the upload, then numpy analyses it
-(the landmark peaks and band envelope of :func:`~indexers.fingerprint.analyze_query`) and runs
-musicnn on it (the clip's embedding, for its world neighbours). The Python and numpy parts of that
-hold the GIL often enough that one process used one core under load (BENCHMARKS.md, "Load"). The
+Why a pool of processes. Identify is CPU-bound: the upload is decoded (in-process through PyAV, or
+by an ffmpeg subprocess: ``ENCORE_QUERY_DECODER``), then numpy analyses it (the landmark peaks
+and band envelope of :func:`~indexers.fingerprint.analyze_query`) and runs musicnn on it (the
+clip's embedding, for its world neighbours). The Python and numpy parts of that hold the GIL often
+enough that one process used one core under load (BENCHMARKS.md, "Load"). The
 embedded store can't be shared by several server processes (qdrant-edge: one process owns a shard),
 so the store and every query stay in the server process, and only the analysis, which needs no
 store, moves to worker processes.
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from encore.errors import ServiceUnavailable
-from indexers.decode import load_audio, resample, validate
+from indexers.decode import Decoder, load_audio, resample, validate
 from indexers.fingerprint import Analysis, FingerprintParams, analyze_query
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ class ClipRecipe:
     min_seconds : shorter clips are refused
     max_audio_seconds : a file declaring more is refused
     max_query_seconds : no more of a clip than this is analysed
+    decoder : how the clip is decoded (:func:`indexers.decode.load_audio`): ``pyav`` in-process or
+        ``ffmpeg`` in a subprocess, resolved from ``query_decoder`` by the facade
     """
 
     fingerprint: FingerprintParams
@@ -70,6 +73,7 @@ class ClipRecipe:
     min_seconds: float
     max_audio_seconds: float
     max_query_seconds: float
+    decoder: Decoder = "ffmpeg"
 
     def decode_sr(self, *, embed: bool) -> int:
         """The rate a clip is decoded at: the higher of the stages that will see it."""
@@ -115,7 +119,7 @@ def analyze_clip_file(path: str | Path, *, recipe: ClipRecipe, embed: bool,
     """
     sr = recipe.decode_sr(embed=embed)
     y, _ = load_audio(path, sr=sr, min_seconds=recipe.min_seconds, max_seconds=recipe.max_audio_seconds,
-                      truncate_to=recipe.max_query_seconds)
+                      truncate_to=recipe.max_query_seconds, decoder=recipe.decoder)
     y = prepare_clip(y, sr=sr, min_seconds=recipe.min_seconds, max_query_seconds=recipe.max_query_seconds)
     return ClipAnalysis(analysis=fingerprint_clip(y, sr=sr, params=recipe.fingerprint),
                         embedding=embed_clip(y, sr=sr, encoder=encoder()) if embed else None)
@@ -142,8 +146,11 @@ def _worker_analyze(path: str, recipe: ClipRecipe, embed: bool) -> ClipAnalysis:
 
 
 def _worker_warm(recipe: ClipRecipe) -> int:
-    """Load the encoder's weights now, not on the first clip; answers the worker's pid."""
+    """Load the encoder's weights (and PyAV, when it decodes) now, not on the first clip; answers
+    the worker's pid."""
     _worker_encoder(recipe).load()
+    if recipe.decoder == "pyav":
+        import av  # noqa: F401
     return os.getpid()
 
 

@@ -26,7 +26,7 @@ from encore.errors import BadAudio, EncoreError
 from encore.jobs import JobManager
 from encore.storage import VectorStore, open_store
 from encore.world import TagSpace, World, WorldTrack, artist_key, world_id
-from indexers.decode import load_audio, resample, validate
+from indexers.decode import Decoder, load_audio, pick_decoder, resample, validate
 from indexers.fingerprint import Analysis
 from schemas.api import (
     Filters,
@@ -242,7 +242,8 @@ class Encore:
         return VoiceSearchResult(transcript=heard.text, interpretation=result.interpretation, results=result.results)
 
     def search_voice_file(self, path: str | Path, *, limit: int = 20) -> VoiceSearchResult:
-        y, _ = load_audio(path, sr=16000, min_seconds=0.3, max_seconds=self.settings.voice_max_seconds)
+        y, _ = load_audio(path, sr=16000, min_seconds=0.3, max_seconds=self.settings.voice_max_seconds,
+                          decoder=self.query_decoder)
         return self.search_voice_audio(y, sr=16000, limit=limit)
 
     def close(self) -> None:
@@ -305,13 +306,20 @@ class Encore:
     # --- identify ---------------------------------------------------------------------
 
     @cached_property
+    def query_decoder(self) -> Decoder:
+        """How identify and voice clips are decoded (``settings.query_decoder``): ``pyav`` in this
+        process or ``ffmpeg`` in a subprocess. Catalog and world adds always decode through the
+        subprocess: catalog track ids are hashes of its samples."""
+        return pick_decoder(self.settings.query_decoder)
+
+    @cached_property
     def clip_recipe(self) -> ClipRecipe:
         """How :meth:`identify_file` decodes and analyses a clip, wherever it runs."""
         return ClipRecipe(
             fingerprint=self.catalog.params, encoder_sr=self.encoder.description.sample_rate,
             musicnn_checkpoint=self.settings.musicnn_checkpoint, musicnn_max_patches=self.settings.musicnn_max_patches,
             min_seconds=MIN_CLIP_SECONDS, max_audio_seconds=self.settings.max_audio_seconds,
-            max_query_seconds=self.settings.max_query_seconds,
+            max_query_seconds=self.settings.max_query_seconds, decoder=self.query_decoder,
         )
 
     def identify_audio(self, y: np.ndarray, *, sr: int | None = None, similar: bool = True) -> IdentifyResult:
@@ -373,7 +381,7 @@ class Encore:
             # Decoded once, at the rate of whichever stage needs more; the catalog gets a resampled copy.
             sr = recipe.decode_sr(embed=embed)
             y, _ = load_audio(path, sr=sr, min_seconds=recipe.min_seconds, max_seconds=recipe.max_audio_seconds,
-                              truncate_to=recipe.max_query_seconds)
+                              truncate_to=recipe.max_query_seconds, decoder=recipe.decoder)
             result = self._identify_clip(y, sr=sr, similar=similar)
         return result.model_copy(update={"took_ms": round((time.perf_counter() - start) * 1e3, 2)})
 

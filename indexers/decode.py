@@ -6,10 +6,10 @@ not silent: later stages trust them.
 Two decoders with one contract. :func:`decode` runs the ffmpeg program in a subprocess: ingest
 always uses it, because catalog track ids are the SHA-1 of its samples
 (:func:`encore.catalog.content_id`) and must not move. :func:`decode_pyav` decodes in this
-process through PyAV (the ``av`` wheel, FFmpeg's libraries inside it): about a tenth of the CPU for
-a short clip (no process start-up), so identify and voice clips may use it
-(``ENCORE_QUERY_DECODER``, :func:`pick_decoder`). The two agree to within resampling noise, not
-bit for bit (different FFmpeg builds).
+process through PyAV (the ``av`` wheel, FFmpeg's libraries inside it): no process start-up, about
+an eighth of the CPU for a 5 s MP3 clip (``bench/decode.py``), so identify and voice clips use it
+(``ENCORE_QUERY_DECODER``, :func:`pick_decoder`). The two agree to within float rounding (identical
+for PCM, FLAC and MP3 in the tests), not necessarily bit for bit (different FFmpeg builds).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,7 @@ from schemas.search import VoiceSearchResult
 from tests.test_cli import assert_one_error_line, encore
 from tests.test_speech import speak
 from tests.utils.audio import synth_track, write_audio
-from tests.utils.bad_audio import BAD_CASES, UNUSUAL_FORMATS, BadCase, make_bad_files, write_unusual
+from tests.utils.bad_audio import BAD_CASES, UNUSUAL_FORMATS, BadCase, decoders_run, make_bad_files, write_unusual
 
 if TYPE_CHECKING:
     from tests.conftest import AudioFiles
@@ -37,6 +38,9 @@ COMMANDS = {
     "identify": ("identify",),
     "voice_search": ("search", "--voice"),
 }
+#: The commands that decode query clips, with the query decoder ENCORE_QUERY_DECODER chooses; adds
+#: always decode through the ffmpeg program.
+QUERY_COMMANDS = ("identify", "voice_search")
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +49,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory, audio: AudioFiles) -> Ite
     data = tmp_path_factory.mktemp("cli-bad-input") / "data"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ENCORE_DATA_DIR", str(data))
-        for name in ("ENCORE_QDRANT_URL", "ENCORE_API_KEY", "ENCORE_MAX_AUDIO_SECONDS", "ENCORE_MAX_UPLOAD_BYTES"):
+        for name in ("ENCORE_QDRANT_URL", "ENCORE_API_KEY", "ENCORE_MAX_AUDIO_SECONDS", "ENCORE_MAX_UPLOAD_BYTES",
+                     "ENCORE_QUERY_DECODER"):
             mp.delenv(name, raising=False)
         get_settings.cache_clear()
         assert encore("world", "sample", "--count", "60", "--seed", "3", "--json").exit_code == 0
@@ -61,6 +66,19 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory, audio: AudioFiles) -> Ite
 @pytest.fixture(scope="module")
 def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return make_bad_files(tmp_path_factory.mktemp("bad-files"))
+
+
+@contextmanager
+def query_decoder(decoder: str | None) -> Iterator[None]:
+    """Commands run meanwhile decode query clips with ``decoder`` (ENCORE_QUERY_DECODER; None: unset)."""
+    with pytest.MonkeyPatch.context() as mp:
+        if decoder is not None:
+            mp.setenv("ENCORE_QUERY_DECODER", decoder)
+        get_settings.cache_clear()
+        try:
+            yield
+        finally:
+            get_settings.cache_clear()
 
 
 def encore_executable() -> str:
@@ -99,10 +117,13 @@ def test_bad_files_exit_2_with_one_line_and_change_nothing(
     before = snapshot(data_dir, audio)
 
     for command, args in COMMANDS.items():
-        result = encore(*args, bad_files[case.name])
-        assert result.exit_code == 2, (command, result.output)
-        assert_one_error_line(result, case.file, expected(case, command))  # the file, and why
-        assert "1 added" not in result.stdout
+        for decoder in ("ffmpeg", "pyav") if command in QUERY_COMMANDS else (None,):
+            with query_decoder(decoder), decoders_run() as ran:
+                result = encore(*args, bad_files[case.name])
+            assert result.exit_code == 2, (command, decoder, result.output)
+            assert_one_error_line(result, case.file, expected(case, command))  # the file, and why
+            assert "1 added" not in result.stdout
+            assert ran == [decoder or "ffmpeg"], command  # adds decode through the ffmpeg program
 
     assert snapshot(data_dir, audio) == before
 
@@ -119,12 +140,18 @@ def test_unusual_but_valid_audio_is_accepted_and_works(
     query = write_unusual(tmp_path / "query", kind, speech, sr=speech_sr)
     catalog, world = counts()
 
-    matched = IdentifyResult.model_validate_json(json_of("identify", clip)).match
+    with decoders_run() as ran:
+        matched = IdentifyResult.model_validate_json(json_of("identify", clip)).match
+    with query_decoder("ffmpeg"):
+        through_ffmpeg = IdentifyResult.model_validate_json(json_of("identify", clip)).match
     added = IngestReport.model_validate_json(json_of("catalog", "add", new))
     in_world = IngestReport.model_validate_json(json_of("world", "add", new))
     heard = VoiceSearchResult.model_validate_json(json_of("search", "--voice", query))
 
     assert matched is not None and matched.track_id == data_dir["catalog"] and abs(matched.offset_s - 7.5) < 0.5
+    assert ran == ["pyav"]  # the default (auto), PyAV being installed with Encore
+    assert through_ffmpeg is not None and through_ffmpeg.track_id == matched.track_id
+    assert abs(through_ffmpeg.offset_s - matched.offset_s) < 0.05
     assert (added.added, in_world.added) == (1, 1)
     assert added.files[0].title == f"Unusual {kind}"
     again = IdentifyResult.model_validate_json(json_of("identify", write_audio(

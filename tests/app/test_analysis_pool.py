@@ -33,6 +33,7 @@ from indexers.metadata import TrackInfo
 from indexers.pipeline import ingest_batches
 from indexers.sample import sample_batches
 from tests.utils.audio import write_audio
+from tests.utils.bad_audio import decoders_run
 from tests.utils.server import free_port, serve_in_thread
 
 if TYPE_CHECKING:
@@ -94,14 +95,30 @@ def _serve(settings: Settings, names: tuple[str, ...], files: dict[str, Path]) -
 
 @pytest.fixture(scope="module")
 def in_process(store: Store) -> dict[str, tuple[int, dict]]:
-    answers, pids = _serve(store.settings.model_copy(update={"analysis_workers": 0}), GOOD + BAD, store.files)
+    with decoders_run() as ran:
+        answers, pids = _serve(store.settings.model_copy(update={"analysis_workers": 0}), GOOD + BAD, store.files)
     assert pids == []
+    assert set(ran) == {"pyav"}  # the default query decoder (auto), PyAV being installed with Encore
+    return answers
+
+
+@pytest.fixture(scope="module")
+def through_ffmpeg(store: Store) -> dict[str, tuple[int, dict]]:
+    settings = store.settings.model_copy(update={"analysis_workers": 0, "query_decoder": "ffmpeg"})
+    with decoders_run() as ran:
+        answers, _ = _serve(settings, GOOD + BAD, store.files)
+    assert set(ran) == {"ffmpeg"}
     return answers
 
 
 @pytest.fixture(scope="module")
 def pooled(store: Store) -> tuple[dict[str, tuple[int, dict]], list[int]]:
-    return _serve(store.settings.model_copy(update={"analysis_workers": 2}), GOOD + BAD, store.files)
+    # The workers decode with the facade's query decoder, PyAV: the not-audio error, whose reason
+    # is each decoder's own, must come out as in_process's.
+    with decoders_run() as ran:
+        served = _serve(store.settings.model_copy(update={"analysis_workers": 2}), GOOD + BAD, store.files)
+    assert ran == []  # nothing decoded in the server process
+    return served
 
 
 def _alive(pid: int) -> bool:
@@ -161,6 +178,20 @@ def test_bad_input_through_the_pool_gets_the_same_error(
     assert answers[name] == (status, body)
 
 
+def test_the_ffmpeg_query_decoder_gives_the_same_answers(
+    in_process: dict[str, tuple[int, dict]], through_ffmpeg: dict[str, tuple[int, dict]]
+) -> None:
+    for name in GOOD:
+        (status, body), (status_ffmpeg, body_ffmpeg) = in_process[name], through_ffmpeg[name]
+        assert status == status_ffmpeg == 200
+        assert body_ffmpeg["match"] == body["match"], name
+        assert [t["track_id"] for t in body_ffmpeg["similar"]] == [t["track_id"] for t in body["similar"]], name
+    for name in BAD:
+        assert through_ffmpeg[name][0] == in_process[name][0], name
+        if name != "not_audio":  # its reason in brackets is each decoder's own
+            assert through_ffmpeg[name] == in_process[name], name
+
+
 def test_shutdown_leaves_no_worker_processes(pooled: tuple[dict[str, tuple[int, dict]], list[int]]) -> None:
     _, pids = pooled  # the server that used them has shut down
 
@@ -169,11 +200,19 @@ def test_shutdown_leaves_no_worker_processes(pooled: tuple[dict[str, tuple[int, 
     assert _spawned_workers() == []
 
 
+def _cpu_ticks(pid: int) -> int:
+    """User + system CPU time of ``pid`` so far, in clock ticks."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def _kill_when_busy(pid: int, *, timeout_s: float = 60.0) -> bool:
-    """SIGKILL worker ``pid`` once it is decoding a clip (its ffmpeg child is running)."""
+    """SIGKILL worker ``pid`` once it is working on a clip: an ffmpeg child running (the ffmpeg
+    query decoder), or CPU time going up (PyAV decodes in the worker itself; idle, it uses none)."""
     deadline = time.monotonic() + timeout_s
+    idle = _cpu_ticks(pid)
     while time.monotonic() < deadline:
-        if _children(pid):
+        if _children(pid) or _cpu_ticks(pid) >= idle + 2:
             os.kill(pid, signal.SIGKILL)
             return True
         time.sleep(0.002)
@@ -186,7 +225,7 @@ def test_a_worker_killed_mid_clip_costs_that_request_a_503_then_identify_works_a
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the server puts uploads
-    # A long clip (60 s, the most identify analyses) keeps the worker in ffmpeg long enough to be caught there.
+    # A long clip (60 s, the most identify analyses) keeps the worker busy long enough to be caught at it.
     y, _ = load_audio(store.files["clip_unknown"], sr=22050)
     long_clip = write_audio(tmp_path / "long.wav", np.tile(y, 8), sr=22050, fmt="wav")
     app = create_app(store.settings.model_copy(update={"analysis_workers": 1}))

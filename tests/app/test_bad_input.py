@@ -8,6 +8,7 @@ known world track (``GET /v1/tracks/{id}``) and what a clip of track_a identifie
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,7 @@ from indexers.sample import sample_batches
 from schemas.api import IdentifyResult, TrackCreated, TrackPublic
 from tests.test_speech import speak
 from tests.utils.audio import synth_track, write_audio
-from tests.utils.bad_audio import BAD_CASES, UNUSUAL_FORMATS, BadCase, make_bad_files, write_unusual
+from tests.utils.bad_audio import BAD_CASES, UNUSUAL_FORMATS, BadCase, decoders_run, make_bad_files, write_unusual
 from tests.utils.server import serve_in_thread
 
 if TYPE_CHECKING:
@@ -41,6 +42,14 @@ ENDPOINTS = {
     "world_add": "/v1/world/tracks",
     "voice_search": "/v1/search/voice",
 }
+#: Each endpoint, with the query decoder (ENCORE_QUERY_DECODER) for those that decode query clips:
+#: identify and voice search run the matrix with each. Adds always decode through the ffmpeg program.
+ENDPOINT_DECODERS = [(e, d) for e in sorted(ENDPOINTS)
+                     for d in (("ffmpeg", "pyav") if e in ("identify", "voice_search") else (None,))]
+
+
+def endpoint_id(case: tuple[str, str | None]) -> str:
+    return case[0] if case[1] is None else f"{case[0]}-{case[1]}"
 
 
 @dataclass
@@ -62,6 +71,7 @@ def service(
     with TestClient(create_app(settings, encore_service=enc)) as client:
         catalog_a = post(client, "/v1/catalog/tracks", audio.track_a, title="Track A", artist="Synth").json()
         world_a = post(client, "/v1/world/tracks", audio.track_a, title="Track A", artist="Synth").json()
+        assert enc.query_decoder == "pyav"  # the default (auto), PyAV being installed with Encore
         yield Service(client, enc, settings, catalog_a["track_id"], world_a["track_id"])
     enc.close()
 
@@ -99,23 +109,34 @@ def assert_clear_error(response: httpx.Response, code: int, *words: str) -> str:
     return detail
 
 
+def use_query_decoder(monkeypatch: pytest.MonkeyPatch, enc: Encore, decoder: str | None) -> None:
+    """The facade decodes identify and voice clips with ``decoder`` for the test (None: its default)."""
+    if decoder is not None:
+        monkeypatch.setattr(enc, "query_decoder", decoder)
+        monkeypatch.setattr(enc, "clip_recipe", dataclasses.replace(enc.clip_recipe, decoder=decoder))
+
+
 def expected(case: BadCase, endpoint: str) -> tuple[int, str]:
     if endpoint == "voice_search" and case.voice is not None:
         return case.voice
     return case.code, case.words
 
 
-@pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
+@pytest.mark.parametrize(("endpoint", "decoder"), ENDPOINT_DECODERS, ids=map(endpoint_id, ENDPOINT_DECODERS))
 @pytest.mark.parametrize("case", BAD_CASES, ids=lambda c: c.name)
 def test_bad_files_get_a_clear_4xx_and_change_nothing(
-    service: Service, audio: AudioFiles, bad_files: dict[str, Path], case: BadCase, endpoint: str
+    service: Service, audio: AudioFiles, bad_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+    case: BadCase, endpoint: str, decoder: str | None,
 ) -> None:
+    use_query_decoder(monkeypatch, service.encore, decoder)
     before = snapshot(service, audio)
 
-    response = post(service.client, ENDPOINTS[endpoint], bad_files[case.name])
+    with decoders_run() as ran:
+        response = post(service.client, ENDPOINTS[endpoint], bad_files[case.name])
 
     code, words = expected(case, endpoint)
     assert_clear_error(response, code, words, case.file)  # the user's own file name, and why
+    assert ran == [decoder or "ffmpeg"]  # adds decode through the ffmpeg program whatever the setting
     assert snapshot(service, audio) == before
 
 
@@ -130,12 +151,14 @@ def test_a_two_hour_file_is_refused_without_decoding_it(service: Service, bad_fi
     assert response.elapsed.total_seconds() < 2.5  # decoding the first hour, as it used to, took 4.6 s here
 
 
-@pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
+@pytest.mark.parametrize(("endpoint", "decoder"), ENDPOINT_DECODERS, ids=map(endpoint_id, ENDPOINT_DECODERS))
 @pytest.mark.parametrize("kind", sorted(UNUSUAL_FORMATS))
 def test_unusual_but_valid_audio_is_accepted_and_works(
-    service: Service, audio: AudioFiles, tmp_path: Path, kind: str, endpoint: str
+    service: Service, audio: AudioFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, endpoint: str,
+    decoder: str | None,
 ) -> None:
     client = service.client
+    use_query_decoder(monkeypatch, service.encore, decoder)
     if endpoint == "identify":  # a phone-quality or studio-format clip of a catalog track: 8 s from 7.5 s
         y, _ = load_audio(audio.track_a, sr=SR)
         path = write_unusual(tmp_path / "clip", kind, y[int(7.5 * SR): int(15.5 * SR)], sr=SR)

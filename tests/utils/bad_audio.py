@@ -8,14 +8,18 @@ factories, so both surfaces are held to the same cases and the same words.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+import indexers.decode
 from tests.utils.audio import synth_track, write_audio
 
-__all__ = ["BAD_CASES", "UNUSUAL_FORMATS", "BadCase", "encode", "make_bad_files", "write_unusual"]
+__all__ = ["BAD_CASES", "UNUSUAL_FORMATS", "BadCase", "decoders_run", "encode", "make_bad_files", "write_unusual"]
 
 SR = 22050
 #: Longer than the default ``max_audio_seconds`` (3600 s).
@@ -108,3 +112,18 @@ def write_unusual(path_stem: Path, kind: str, y: np.ndarray, *, sr: int) -> Path
     """``y`` written as one of :data:`UNUSUAL_FORMATS` (``path_stem`` gets the format's suffix)."""
     suffix, args = UNUSUAL_FORMATS[kind]
     return encode(path_stem.with_name(f"{path_stem.name}.{suffix}"), y, sr=sr, args=args)
+
+
+@contextmanager
+def decoders_run() -> Iterator[list[str]]:
+    """Record the decoder (``ffmpeg`` or ``pyav``) of every :func:`indexers.decode.load_audio` call
+    made in this process meanwhile; yields the list the names are appended to."""
+    ran: list[str] = []
+    with pytest.MonkeyPatch.context() as mp:
+        for name, run in list(indexers.decode._DECODERS.items()):
+            def spy(*args: object, _name: str = name, _run=run, **kwargs: object):  # noqa: ANN202
+                ran.append(_name)
+                return _run(*args, **kwargs)
+
+            mp.setitem(indexers.decode._DECODERS, name, spy)
+        yield ran

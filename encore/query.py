@@ -172,13 +172,15 @@ def phrasings() -> dict[str, tuple[str, ...]]:
     ``like``, ``by``, ``not``: the artist triggers ("sounds like", "songs by", "but not");
     ``negation``: the words that negate a genre, mood or instrument ("without guitar");
     ``tempo_*``: the words around a tempo in bpm ("over", "or more", "around");
-    ``years_*``: the words around years ("before", "onwards"); ``decade_part``: "early" / "mid" /
-    "late"; ``decades``: the decades as words ("eighties").
+    ``years_*``: the words around years ("before", "onwards"; ``years_count``: the numbers of
+    "last ten years"); ``decade_part``: "early" / "mid" / "late"; ``decades``: the decades as
+    words ("eighties", "nineteen eighties").
     """
     out = {kind: tuple(triggers) for kind, triggers in _ARTIST_TRIGGERS}
     out["negation"] = tuple(sorted(_STRONG_NEGATIONS))
     out.update({f"tempo_{role}": words for role, words in _TEMPO_PHRASES.items()})
     out.update({f"years_{role}": words for role, words in _YEAR_PHRASES.items() if role != "part"})
+    out["years_count"] = tuple(_NUMBER_WORDS)  # "last ten years"
     out["decade_part"] = _YEAR_PHRASES["part"]
     out["decades"] = tuple(_DECADE_WORDS)
     return out

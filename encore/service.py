@@ -219,13 +219,12 @@ class Encore:
         return get_speech_recognizer("pocketsphinx", params=params)
 
     def _speech_domain(self) -> SpeechDomain:
-        """What voice queries can say: the default templates and words, plus the collection's artists."""
-        from encore.speech import DEFAULT_GENRES, SpeechDomain
+        """What voice queries can say: everything the query parser reads (its word lists and
+        phrasings, the collection's genres) and the collection's best-represented artists."""
+        from encore.speech import SpeechDomain
 
         vocab = self.searcher.vocabulary()
-        artists = tuple(vocab.artists[: self.settings.voice_domain_artists])
-        genres = tuple(dict.fromkeys((*DEFAULT_GENRES, *vocab.genres)))
-        return SpeechDomain(genres=genres, artists=artists)
+        return SpeechDomain.from_vocabulary(vocab, artists=vocab.artists[: self.settings.voice_domain_artists])
 
     def search_voice_audio(self, y: np.ndarray, *, sr: int, limit: int = 20) -> VoiceSearchResult:
         """Transcribe a spoken query and search with the transcript."""

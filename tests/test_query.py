@@ -327,6 +327,7 @@ _ROLE_CHECKS = {
     "years_range_start": ("rock {p} 1985 to 1990", lambda it: (it.year_min, it.year_max) == (1985, 1990)),
     "years_range_to": ("rock 1985 {p} 1990", lambda it: (it.year_min, it.year_max) == (1985, 1990)),
     "years_last": ("rock {p} 10 years", lambda it: (it.year_min, it.year_max) == (YEAR - 10, None)),
+    "years_count": ("rock from the last {p} years", lambda it: it.year_min is not None and it.year_max is None),
     "decade_part": ("rock {p} 80s", lambda it: it.year_min >= 1980 and it.year_max <= 1989
                     and it.year_max - it.year_min == 3),
     "decades": ("rock from the {p}", lambda it: it.year_min is not None and it.year_max - it.year_min == 9),

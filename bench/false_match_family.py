@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,25 @@ def _evidence(match: object) -> dict:
     return fields
 
 
+def family_clips(piece: Callable[[int], np.ndarray], *, family: int, sr: int,
+                 args: argparse.Namespace) -> Iterator[tuple[str, int, float, str, int, np.ndarray, np.ndarray]]:
+    """The benchmark's queries: ``(kind, piece, length, degradation, start sample, clean excerpt,
+    clip)`` for ``--unknown`` pieces never added, then ``--positives`` catalog pieces (seeded:
+    bench/peak_calibration.py replays the same clips)."""
+    jobs = [("unknown", UNKNOWN_BASE + u) for u in range(args.unknown)]
+    jobs += [("indexed", k) for k in range(min(args.positives, args.catalog))]
+    for kind, k in jobs:
+        y = piece(k)
+        for li, length in enumerate(args.lengths):
+            rng = np.random.default_rng([args.seed, family, k, li])
+            start = int(rng.uniform(0.0, args.seconds - length) * sr)
+            base = y[start : start + int(length * sr)]
+            for di, name in enumerate(args.degradations):
+                clip = augment.DEGRADATIONS[name](base, sr=sr, rng=np.random.default_rng(
+                    [args.seed, family, k, li, di]))
+                yield kind, k, length, name, start, base, clip
+
+
 def run_family(family: int, *, timbres: str, args: argparse.Namespace) -> dict:
     from encore.catalog import TrackMeta
     from encore.config import Settings
@@ -107,40 +127,30 @@ def run_family(family: int, *, timbres: str, args: argparse.Namespace) -> dict:
             wrong_answers: list[dict] = []
             true_matches: list[dict] = []
             same_audio: list[dict] = []
-            jobs = [("unknown", UNKNOWN_BASE + u) for u in range(args.unknown)]
-            jobs += [("indexed", k) for k in range(min(args.positives, args.catalog))]
-            for kind, k in jobs:
-                y = piece(k)
-                for li, length in enumerate(args.lengths):
-                    rng = np.random.default_rng([args.seed, family, k, li])
-                    start = int(rng.uniform(0.0, args.seconds - length) * sr)
-                    base = y[start : start + int(length * sr)]
-                    for di, name in enumerate(args.degradations):
-                        clip = augment.DEGRADATIONS[name](base, sr=sr, rng=np.random.default_rng(
-                            [args.seed, family, k, li, di]))
-                        m = enc.catalog.identify(np.asarray(clip, dtype=np.float32))
-                        cell = cells[f"{name}@{length:g}s"]
-                        where = {"family": family, "timbres": timbres, "piece": k, "length": length,
-                                 "degradation": name, "clip_start_s": round(start / sr, 2)}
-                        if kind == "unknown":
-                            cell["queries"] += 1
-                            if m is not None:
-                                # As bench/identify.py: is the matched audio, where the answer put
-                                # the clip, the clip's own audio (backing with the tune resting)?
-                                check = music.clip_audio_match(base, piece(piece_of[m.track_id]), sr=sr,
-                                                               offset_s=m.offset_s, speed=m.speed)
-                                same = check["detail"] >= music.SAME_AUDIO_DETAIL
-                                cell["same_audio" if same else "false"] += 1
-                                (same_audio if same else false_matches).append(
-                                    {**where, "matched": m.title, "audio_check": check, **_evidence(m)})
-                        else:
-                            cell["true_queries"] += 1
-                            if m is not None and m.track_id == ids[k]:
-                                cell["found"] += 1
-                                true_matches.append({**where, **_evidence(m)})
-                            elif m is not None:
-                                cell["wrong"] += 1
-                                wrong_answers.append({**where, "matched": m.title, **_evidence(m)})
+            for kind, k, length, name, start, base, clip in family_clips(piece, family=family, sr=sr, args=args):
+                m = enc.catalog.identify(np.asarray(clip, dtype=np.float32))
+                cell = cells[f"{name}@{length:g}s"]
+                where = {"family": family, "timbres": timbres, "piece": k, "length": length,
+                         "degradation": name, "clip_start_s": round(start / sr, 2)}
+                if kind == "unknown":
+                    cell["queries"] += 1
+                    if m is not None:
+                        # As bench/identify.py: is the matched audio, where the answer put
+                        # the clip, the clip's own audio (backing with the tune resting)?
+                        check = music.clip_audio_match(base, piece(piece_of[m.track_id]), sr=sr,
+                                                       offset_s=m.offset_s, speed=m.speed)
+                        same = check["detail"] >= music.SAME_AUDIO_DETAIL
+                        cell["same_audio" if same else "false"] += 1
+                        (same_audio if same else false_matches).append(
+                            {**where, "matched": m.title, "audio_check": check, **_evidence(m)})
+                else:
+                    cell["true_queries"] += 1
+                    if m is not None and m.track_id == ids[k]:
+                        cell["found"] += 1
+                        true_matches.append({**where, **_evidence(m)})
+                    elif m is not None:
+                        cell["wrong"] += 1
+                        wrong_answers.append({**where, "matched": m.title, **_evidence(m)})
         finally:
             enc.close()
     return {"cells": dict(cells), "false_matches": false_matches, "wrong_answers": wrong_answers,

@@ -58,6 +58,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,6 +177,45 @@ def pick_excerpt(y: np.ndarray, *, sr: int, seconds: float, rng: np.random.Gener
             break
         clip, offset = augment.excerpt(y, sr=sr, seconds=seconds, rng=rng)
     return clip, offset
+
+
+@dataclass
+class QueryClip:
+    """One query of the plan under one degradation (:func:`query_clips`)."""
+
+    kind: str
+    track_index: int
+    track: dict
+    query: Query
+    degradation: str
+    base: np.ndarray
+    """The clean excerpt."""
+    offset_s: float
+    clip: np.ndarray
+    """``base`` degraded."""
+
+
+def query_clips(indexed: list[dict], held_out: list[dict], queries: list[Query], *, lengths: list[float],
+                degradations: list[str], seed: int, sr: int, load_audio) -> Iterator[QueryClip]:
+    """Every planned query (:func:`plan`) under every degradation, each track decoded once.
+
+    The excerpt depends on (seed, length, query, kind) and the noise also on the degradation, so
+    the same clips come back whatever else a run measures (bench/peak_calibration.py replays them).
+    """
+    groups: dict[tuple[str, int], list[Query]] = defaultdict(list)
+    for qu in queries:
+        groups[(qu.kind, qu.track)].append(qu)
+    for (kind, ti), group in sorted(groups.items()):
+        track = (indexed if kind == "indexed" else held_out)[ti]
+        y, _ = load_audio(track["path"], sr=sr)
+        for qu in group:
+            li = lengths.index(qu.length)
+            rng = np.random.default_rng([seed, li, qu.q, 0 if kind == "indexed" else 1, 7])
+            base, offset = pick_excerpt(y, sr=sr, seconds=qu.length, rng=rng)
+            for di, name in enumerate(degradations):
+                clip = augment.DEGRADATIONS[name](base, sr=sr, rng=np.random.default_rng(
+                    [seed, li, qu.q, 0 if kind == "indexed" else 1, di]))
+                yield QueryClip(kind, ti, track, qu, name, base, offset, clip)
 
 
 def scale_copy(y: np.ndarray, *, sr: int, rng: np.random.Generator, max_seconds: float | None = None) -> np.ndarray:
@@ -306,9 +346,6 @@ def run(args: argparse.Namespace) -> dict:
             by_length: dict[str, list[float]] = defaultdict(list)
             failures: list[dict] = []
             queries = plan(len(indexed), len(held_out), lengths=lengths, queries=args.queries, seed=args.seed)
-            groups: dict[tuple[str, int], list[Query]] = defaultdict(list)
-            for qu in queries:
-                groups[(qu.kind, qu.track)].append(qu)
             calibration: list[tuple[float, str]] = []
             peak_evidence: list[dict] = []  # the strongest-peaks test's figures of every match (matching.peaks_pass)
             audio_cache: dict[str, np.ndarray] = {}
@@ -320,90 +357,84 @@ def run(args: argparse.Namespace) -> dict:
                 return audio_cache[manifest_track_id]
 
             bar = tqdm(total=len(queries) * len(degradations), desc="identify", file=sys.stderr)
-            for (kind, ti), group in sorted(groups.items()):
-                track = (indexed if kind == "indexed" else held_out)[ti]
-                y, _ = load_audio(track["path"], sr=sr)
-                for qu in group:
-                    li = lengths.index(qu.length)
-                    rng = np.random.default_rng([args.seed, li, qu.q, 0 if kind == "indexed" else 1, 7])
-                    base, offset = pick_excerpt(y, sr=sr, seconds=qu.length, rng=rng)
-                    for di, name in enumerate(degradations):
-                        clip = augment.DEGRADATIONS[name](base, sr=sr, rng=np.random.default_rng(
-                            [args.seed, li, qu.q, 0 if kind == "indexed" else 1, di]))
-                        cell = cells[_cell_key(name, qu.length)]
-                        start = time.perf_counter()
-                        try:
-                            result = enc.identify_audio(clip)
-                            match = result.match
-                        except EncoreError as err:
-                            match, error = None, str(err)
-                        else:
-                            error = None
-                        ms = (time.perf_counter() - start) * 1e3
-                        bar.update()
-                        verdict, check, got = None, None, {"got": None}
-                        if match is not None:
-                            # What the decision saw (not timed): the public answer leaves the evidence out.
-                            full = enc.catalog.identify(np.asarray(clip, dtype=np.float32))
-                            ev = full.evidence if full is not None else None
-                            found = ev.peaks.found if ev is not None and ev.peaks is not None else None
-                            n_peaks = ev.peaks.peaks if ev is not None and ev.peaks is not None else None
-                            got = {"got": manifest_id.get(match.track_id), "confidence": match.confidence,
-                                   "got_offset_s": match.offset_s, "got_speed": match.speed,
-                                   "aligned": match.aligned_hashes, "peaks_found": found}
-                            if kind == "indexed" and match.track_id == ids[ti]:
-                                verdict = "correct"
-                            elif match.track_id in shares[track["id"]]:
-                                verdict = "shared"
-                            else:  # would count as wrong or false: is the matched audio the clip's own?
-                                verdict = "other"
-                                if match.track_id in manifest_id:  # not a --scale distractor
-                                    check = music.clip_audio_match(
-                                        base, track_audio(manifest_id[match.track_id]), sr=sr,
-                                        offset_s=match.offset_s, speed=match.speed)
-                                    got["audio_check"] = check
-                                    if check["detail"] >= music.SAME_AUDIO_DETAIL:
-                                        verdict = "verified_shared"
-                            calibration.append((match.confidence, verdict))
-                            peak_evidence.append({"kind": kind, "verdict": verdict, "degradation": name,
-                                                  "length": qu.length, "peaks_found": found, "peaks": n_peaks})
-                        if kind == "indexed":
-                            cell.n += 1
-                            cell.latencies_ms.append(ms)
-                            by_length[_len_key(qu.length)].append(ms)
-                            if error is not None:
-                                cell.errors += 1
-                            elif match is None:
-                                cell.missed += 1
-                            elif verdict == "correct":
-                                cell.correct += 1
-                                cell.confidences_correct.append(match.confidence)
-                                cell.offset_elsewhere += abs(match.offset_s - offset) > OFFSET_TOLERANCE_S
-                                continue
-                            elif verdict in ("shared", "verified_shared"):
-                                cell.alias += 1
-                                if verdict == "shared":
-                                    continue
-                            else:
-                                cell.wrong += 1
-                            failures.append({"kind": "miss" if match is None else
-                                             ("verified_shared" if verdict == "verified_shared" else "wrong"),
-                                             "degradation": name, "length": qu.length, "track": track["id"],
-                                             "offset_s": round(offset, 3), **got, "error": error})
-                        else:
-                            cell.held_out += 1
-                            if match is None:
-                                continue
-                            if verdict in ("shared", "verified_shared"):
-                                cell.shared_matches += 1
-                                if verdict == "shared":
-                                    continue
-                            else:
-                                cell.false_matches += 1
-                                cell.confidences_false.append(match.confidence)
-                            failures.append({"kind": "verified_shared" if verdict == "verified_shared" else "false_match",
-                                             "degradation": name, "length": qu.length, "track": track["id"],
-                                             "offset_s": round(offset, 3), **got})
+            for qc in query_clips(indexed, held_out, queries, lengths=lengths, degradations=degradations,
+                                  seed=args.seed, sr=sr, load_audio=load_audio):
+                kind, ti, track, qu, name = qc.kind, qc.track_index, qc.track, qc.query, qc.degradation
+                base, offset, clip = qc.base, qc.offset_s, qc.clip
+                cell = cells[_cell_key(name, qu.length)]
+                start = time.perf_counter()
+                try:
+                    result = enc.identify_audio(clip)
+                    match = result.match
+                except EncoreError as err:
+                    match, error = None, str(err)
+                else:
+                    error = None
+                ms = (time.perf_counter() - start) * 1e3
+                bar.update()
+                verdict, check, got = None, None, {"got": None}
+                if match is not None:
+                    # What the decision saw (not timed): the public answer leaves the evidence out.
+                    full = enc.catalog.identify(np.asarray(clip, dtype=np.float32))
+                    ev = full.evidence if full is not None else None
+                    found = ev.peaks.found if ev is not None and ev.peaks is not None else None
+                    n_peaks = ev.peaks.peaks if ev is not None and ev.peaks is not None else None
+                    got = {"got": manifest_id.get(match.track_id), "confidence": match.confidence,
+                           "got_offset_s": match.offset_s, "got_speed": match.speed,
+                           "aligned": match.aligned_hashes, "peaks_found": found}
+                    if kind == "indexed" and match.track_id == ids[ti]:
+                        verdict = "correct"
+                    elif match.track_id in shares[track["id"]]:
+                        verdict = "shared"
+                    else:  # would count as wrong or false: is the matched audio the clip's own?
+                        verdict = "other"
+                        if match.track_id in manifest_id:  # not a --scale distractor
+                            check = music.clip_audio_match(
+                                base, track_audio(manifest_id[match.track_id]), sr=sr,
+                                offset_s=match.offset_s, speed=match.speed)
+                            got["audio_check"] = check
+                            if check["detail"] >= music.SAME_AUDIO_DETAIL:
+                                verdict = "verified_shared"
+                    calibration.append((match.confidence, verdict))
+                    peak_evidence.append({"kind": kind, "verdict": verdict, "degradation": name,
+                                          "length": qu.length, "peaks_found": found, "peaks": n_peaks})
+                if kind == "indexed":
+                    cell.n += 1
+                    cell.latencies_ms.append(ms)
+                    by_length[_len_key(qu.length)].append(ms)
+                    if error is not None:
+                        cell.errors += 1
+                    elif match is None:
+                        cell.missed += 1
+                    elif verdict == "correct":
+                        cell.correct += 1
+                        cell.confidences_correct.append(match.confidence)
+                        cell.offset_elsewhere += abs(match.offset_s - offset) > OFFSET_TOLERANCE_S
+                        continue
+                    elif verdict in ("shared", "verified_shared"):
+                        cell.alias += 1
+                        if verdict == "shared":
+                            continue
+                    else:
+                        cell.wrong += 1
+                    failures.append({"kind": "miss" if match is None else
+                                     ("verified_shared" if verdict == "verified_shared" else "wrong"),
+                                     "degradation": name, "length": qu.length, "track": track["id"],
+                                     "offset_s": round(offset, 3), **got, "error": error})
+                else:
+                    cell.held_out += 1
+                    if match is None:
+                        continue
+                    if verdict in ("shared", "verified_shared"):
+                        cell.shared_matches += 1
+                        if verdict == "shared":
+                            continue
+                    else:
+                        cell.false_matches += 1
+                        cell.confidences_false.append(match.confidence)
+                    failures.append({"kind": "verified_shared" if verdict == "verified_shared" else "false_match",
+                                     "degradation": name, "length": qu.length, "track": track["id"],
+                                     "offset_s": round(offset, 3), **got})
             bar.close()
         finally:
             enc.close()

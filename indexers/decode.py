@@ -70,13 +70,19 @@ def _tool(name: str) -> str:
     return path
 
 
-def probe(path: str | Path) -> AudioInfo:
-    """Read the first audio stream's description, or raise :class:`NotAudio`."""
+def _existing_file(path: str | Path) -> Path:
+    """``path`` as a Path, or :class:`BadAudio` when there is no such file or it is empty."""
     path = Path(path)
     if not path.is_file():
         raise BadAudio(f"{path.name}: no such file")
     if path.stat().st_size == 0:
         raise BadAudio(f"{path.name}: the file is empty (0 bytes)")
+    return path
+
+
+def probe(path: str | Path) -> AudioInfo:
+    """Read the first audio stream's description, or raise :class:`NotAudio`."""
+    path = _existing_file(path)
     cmd = [_tool("ffprobe"), "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
            "-select_streams", "a:0", _ffmpeg_input(path)]
     proc = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
@@ -205,11 +211,7 @@ def decode(
     TooLarge
         when the declared duration is past ``longest``.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise BadAudio(f"{path.name}: no such file")
-    if path.stat().st_size == 0:
-        raise BadAudio(f"{path.name}: the file is empty (0 bytes)")
+    path = _existing_file(path)
     source = _ffmpeg_input(path)
     cmd = [_tool("ffmpeg"), "-nostdin", "-hide_banner", "-nostats", "-v", "info", "-i", source,
            "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(sr)]
@@ -318,11 +320,7 @@ def decode_pyav(
     """
     import av  # here, not at import time: only processes that decode clips in-process load FFmpeg
 
-    path = Path(path)
-    if not path.is_file():
-        raise BadAudio(f"{path.name}: no such file")
-    if path.stat().st_size == 0:
-        raise BadAudio(f"{path.name}: the file is empty (0 bytes)")
+    path = _existing_file(path)
     # Where ffmpeg's -t (given to the millisecond, as decode() does) cuts: the nearest sample.
     limit = None if max_seconds is None else int(round(float(f"{max_seconds:.3f}") * sr))
     chunks: list[np.ndarray] = []

@@ -1,5 +1,5 @@
-"""Calibrate the strongest-peaks test (``MatchParams.min_peaks_found``, ``peak_chance``, ``peak_z``)
-by replaying recorded evidence, instead of re-running the benchmarks for every setting.
+"""Calibrate the strongest-peaks test (``MatchParams.min_peaks_found``, ``peak_chance``, ``peak_z``,
+``peak_z_alone``) by replaying recorded evidence, instead of re-running the benchmarks for every setting.
 
 The test only removes answers: a clip's evidence (every hypothesis of every candidate track, with
 its score, whether it passes the landmark and envelope tests, and the share of the clip's
@@ -47,8 +47,9 @@ from encore.matching import MatchParams, PeakMatch, passes_envelope, peaks_pass,
 
 OUT = Path(__file__).resolve().parent / "out"
 #: The recording rule: stricter than any rule swept by default, so that every sweep is replayable.
-RECORD_RULE = {"min_peaks_found": 0.65, "peak_chance": 0.5, "peak_z": 2.0}
-GRID = {"min_peaks_found": (0.5, 0.55, 0.6), "peak_chance": (0.35, 0.4, 0.45), "peak_z": (1.5, 1.75, 2.0)}
+RECORD_RULE = {"min_peaks_found": 0.65, "peak_chance": 0.5, "peak_z": 2.0, "peak_z_alone": 2.0}
+GRID = {"min_peaks_found": (0.5, 0.55, 0.6), "peak_chance": (0.35, 0.4, 0.45), "peak_z": (1.5, 1.75, 2.0),
+        "peak_z_alone": (1.5, 2.0)}
 #: identify cells whose targets the rule decides (bench/identify.py TARGETS).
 TARGET_CELLS = ("white_10@5s", "mp3_64@5s", "white_5@5s", "telephone@5s", "white_0@10s", "speed_+2@10s")
 
@@ -64,9 +65,9 @@ class Recorder:
 
         self._catalog, self._decide = catalog, catalog.decide
 
-        def spy(evidence, *, params):
+        def spy(evidence, *, params, contenders=()):
             self.stages.append([self._row(e, params) for e in evidence])
-            return self._decide(evidence, params=self.params)
+            return self._decide(evidence, params=self.params, contenders=contenders)
 
         catalog.decide = spy
         return self
@@ -189,9 +190,13 @@ def _record_family(family: int, *, timbres: str, fam: argparse.Namespace) -> Ite
 def replay(rec: dict, params: MatchParams) -> tuple[str, bool]:
     """The verdict a rule gives one recorded clip, and whether the recording could tell it."""
     rule = dataclasses.replace(params, **RECORD_RULE)
+    contenders: set[str] = set()
     for stage in rec["stages"]:
-        ok = [r for r in stage if r["envelope"] and peaks_pass(_pm(r), params=params)]
-        recorded_stop = any(r["envelope"] and peaks_pass(_pm(r), params=rule) for r in stage)
+        passing = [r for r in stage if r["envelope"]]
+        contenders |= {r["track"] for r in passing}  # as encore.matching.decide counts them
+        contested = len(contenders) > 1
+        ok = [r for r in passing if peaks_pass(_pm(r), params=params, contested=contested)]
+        recorded_stop = any(peaks_pass(_pm(r), params=rule, contested=contested) for r in passing)
         if ok:
             best = max(ok, key=lambda r: r["score"])
             if best["track"] in rec["own"]:
@@ -211,7 +216,8 @@ def _pm(row: dict) -> PeakMatch | None:
 def sweep(args: argparse.Namespace) -> None:
     records = [json.loads(line) for path in args.files for line in path.read_text().splitlines() if line]
     benches = sorted({r["bench"] for r in records})
-    rules = [dict(zip(GRID, values, strict=True)) for values in itertools.product(*GRID.values())]
+    rules = [rule for values in itertools.product(*GRID.values())
+             if (rule := dict(zip(GRID, values, strict=True)))["peak_z_alone"] <= rule["peak_z"]]
     current = MatchParams()
     rules.insert(0, {k: getattr(current, k) for k in GRID})
     header = ["rule"]

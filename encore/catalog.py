@@ -373,6 +373,7 @@ class Catalog:
         mp = self.match
         regions: dict[str, _Region] = {}
         fetched: dict[str, dict[int, dict | None]] = defaultdict(dict)  # track -> segment -> payload, over the stages
+        contenders: set[str] = set()  # tracks that passed the landmark and envelope tests in earlier stages
         for stage in mp.speed_stages():
             queries = {s: landmarks(query.peaks, params=self.params, fan_out=self.params.query_fan_out, speed=s)
                        for s in stage}
@@ -411,9 +412,10 @@ class Catalog:
                             frame_tol=mp.peak_frame_tol, step_tol=mp.peak_step_tol,
                             steps_per_octave=self.params.steps_per_octave))
                     evidence.append(ev)
-            picked = decide(evidence, params=mp)
+            picked = decide(evidence, params=mp, contenders=contenders)
             if picked is not None:
                 return self._match(picked[0], regions[picked[0].track].meta, picked[1])
+            contenders.update(e.track for e in evidence if passes_envelope(e, params=mp))
         return None
 
     def identify_embedding(self, vector: np.ndarray) -> CatalogMatch | None:

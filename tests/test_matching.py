@@ -103,6 +103,22 @@ def test_a_clip_whose_loudest_peaks_the_track_lacks_is_unknown():
     assert picked is not None and picked[0] is own
 
 
+def test_the_peak_test_is_stricter_when_another_track_is_a_contender():
+    # 13 of a 5 s clip's 20 strongest peaks: enough for a track that alone passes the landmark and
+    # envelope tests, not when a sibling passes them too (now or in an earlier speed stage).
+    def ev(track: str, found: float) -> Evidence:
+        e = _evidence(0.85, aligned=350, sidelobe=250)
+        return Evidence(track, e.alignment, e.envelope, PeakMatch(found, 20))
+
+    own = ev("own", 13 / 20)
+    picked = decide([own], params=PARAMS)
+    assert picked is not None and picked[0] is own
+    assert decide([own, ev("sibling", 0.3)], params=PARAMS) is None
+    assert decide([own], params=PARAMS, contenders={"sibling"}) is None
+    assert decide([own], params=PARAMS, contenders={"own"}) is not None  # itself, earlier: no contender
+    assert decide([ev("own", 14 / 20), ev("sibling", 0.3)], params=PARAMS) is not None
+
+
 def test_short_clips_need_a_larger_share_of_their_loudest_peaks():
     # 3 s of clip: about 12 strongest peaks, where 8 of 12 happen by chance in a family piece.
     assert not peaks_pass(PeakMatch(8 / 12, 12), params=PARAMS)

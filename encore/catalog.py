@@ -53,6 +53,7 @@ from indexers.fingerprint import (
     analyze_query,
     landmark_peaks,
     landmarks,
+    unique_sorted,
 )
 from schemas.collections import CollectionSpec, catalog_collection
 
@@ -181,7 +182,7 @@ def _unpack(blob: str, start: int) -> Landmarks:
 
 
 def _sparse(hashes: np.ndarray) -> SparseVector:
-    uniq = np.unique(hashes)
+    uniq = unique_sorted(hashes)
     return SparseVector(indices=uniq.tolist(), values=[1.0] * uniq.size)
 
 

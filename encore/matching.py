@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexers.fingerprint import Landmarks, Peaks, near_keys
+from indexers.fingerprint import Landmarks, Peaks, near_keys, unique_sorted
 
 #: Bit position of the anchor's log frequency (1/48 octave steps) in a landmark hash.
 _PITCH_SHIFT = 13
@@ -177,7 +177,7 @@ def align_peaks(ref: Landmarks, query: Landmarks, *, window: int, speed: float, 
     d = rf[ri] - query.frames[qi].astype(np.float64)
     bins = np.rint(d).astype(np.int64)
     # Count each clip landmark at most once per offset bin (repeated notes would inflate it).
-    key = np.unique(qi * (1 << 32) + (bins - bins.min()))
+    key = unique_sorted(qi * (1 << 32) + (bins - bins.min()))
     bins_u = (key % (1 << 32)) + bins.min()
     base = bins_u.min()
     hist = np.bincount(bins_u - base)
@@ -200,8 +200,8 @@ def align_peaks(ref: Landmarks, query: Landmarks, *, window: int, speed: float, 
         sl = hist[best : best + window]
         centre = best + float(np.dot(np.arange(sl.size), sl)) / max(1, int(sl.sum())) + base
         in_win = (bins_u >= best + base) & (bins_u < best + base + window)
-        cov = np.unique(np.floor(query.frames[qi_u[in_win]] / cover_frames)).size
-        pitches = np.unique(query.hashes[qi_u[in_win]] >> (_PITCH_SHIFT + 2)).size  # 1/48 octave -> semitone
+        cov = unique_sorted(np.floor(query.frames[qi_u[in_win]] / cover_frames)).size
+        pitches = unique_sorted(query.hashes[qi_u[in_win]] >> (_PITCH_SHIFT + 2)).size  # 1/48 octave -> semitone
         near = np.abs(positions - best) <= 4 * window
         side = int(win[~near].max()) if (~near).any() else 0
         out.append(Alignment(count, float(centre), int(bins_u.size), offsets, speed, int(cov), side, int(pitches)))

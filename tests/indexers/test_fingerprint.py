@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from encore import augment
 from indexers.fingerprint import (
@@ -15,6 +16,7 @@ from indexers.fingerprint import (
     analyze_query,
     landmark_peaks,
     landmarks,
+    unique_sorted,
 )
 from tests.utils.audio import synth_track
 
@@ -118,3 +120,13 @@ def test_the_peak_neighbourhood_maximum_is_scipys():
         for axis in (0, 1):
             np.testing.assert_array_equal(_running_max(S, size, axis=axis),
                                           ndimage.maximum_filter1d(S, size, axis=axis, mode="nearest"))
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint32, np.float64])
+def test_unique_sorted_is_np_unique(dtype) -> None:
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 2, 50, 5000):
+        a = rng.integers(0, max(1, n // 3), n).astype(dtype)
+        got = unique_sorted(a)
+        assert got.dtype == a.dtype
+        np.testing.assert_array_equal(got, np.unique(a))

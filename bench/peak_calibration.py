@@ -51,7 +51,7 @@ RECORD_RULE = {"min_peaks_found": 0.65, "peak_chance": 0.5, "peak_z": 2.0, "peak
 GRID = {"min_peaks_found": (0.5, 0.55, 0.6), "peak_chance": (0.35, 0.4, 0.45), "peak_z": (1.5, 1.75, 2.0),
         "peak_z_alone": (1.5, 2.0)}
 #: identify cells whose targets the rule decides (bench/identify.py TARGETS).
-TARGET_CELLS = ("white_10@5s", "mp3_64@5s", "white_5@5s", "telephone@5s", "white_0@10s", "speed_+2@10s")
+TARGET_CELLS = tuple(identify._cell_key(t.degradation, t.length) for t in identify.TARGETS if t.metric == "accuracy")
 
 
 class Recorder:

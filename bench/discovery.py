@@ -159,7 +159,7 @@ def exact_topk(x: np.ndarray, mask: np.ndarray, queries: np.ndarray, k: int) -> 
 
 def run_case(enc: Encore, name: str, filters: Filters | None, *, queries: np.ndarray, ids: list[str],
              x: np.ndarray, fields: dict[str, np.ndarray], id_row: dict[str, int], warmup: int,
-             hnsw_ef: int | None, acorn: bool) -> dict:
+             hnsw_ef: int | None, acorn: bool, exact: bool = False) -> dict:
     flt = to_filter(filters)
     hnsw_ef = hnsw_ef or enc.world.params.search_ef(flt is not None)
     mask = mask_for(filters, fields)
@@ -170,18 +170,19 @@ def run_case(enc: Encore, name: str, filters: Filters | None, *, queries: np.nda
     n = len(ids)
 
     def spec(q: np.ndarray) -> QuerySpec:
-        # The engine query World.search issues (its search parameters), without payload.
+        # The query World.search issues (its search parameters), without payload.
         return QuerySpec(using=SPACE, vector=q.tolist(), limit=LIMIT, filter=flt, with_payload=False,
-                         hnsw_ef=hnsw_ef, acorn=acorn and flt is not None)
+                         hnsw_ef=None if exact else hnsw_ef, acorn=acorn and flt is not None and not exact,
+                         exact=exact)
 
     for q in queries[:warmup]:
-        enc.store.query(enc.world.name, spec(q))
+        enc.world.query(spec(q))
     lat: list[float] = []
     results: list[list[str]] = []
     for q in queries:
         s = spec(q)
         t = time.perf_counter()
-        hits = enc.store.query(enc.world.name, s)
+        hits = enc.world.query(s)  # as World.search runs it: a short filtered answer is redone exactly
         lat.append(time.perf_counter() - t)
         results.append([h.id for h in hits])
 
@@ -202,7 +203,7 @@ def run_case(enc: Encore, name: str, filters: Filters | None, *, queries: np.nda
     ms = np.asarray(lat) * 1000
     return {
         "case": name,
-        "hnsw_ef": hnsw_ef,
+        "hnsw_ef": "exact" if exact else hnsw_ef,
         "acorn": acorn,
         "filters": None if filters is None else filters.model_dump(exclude_defaults=True),
         "matches": matches_engine,
@@ -239,6 +240,8 @@ def main() -> None:
                     help="graph search widths to compare (default: WorldParams.search_ef)")
     ap.add_argument("--acorn", choices=["world", "on", "off", "both"], default="world",
                     help="ACORN for filtered searches: as WorldParams.acorn, on, off, or both compared")
+    ap.add_argument("--exact", action="store_true",
+                    help="also run each filtered case as an exact search (no graph), for comparison")
     ap.add_argument("--dir", type=Path, default=None, help="data dir (default: a temp dir, removed)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--no-progress", action="store_true")
@@ -328,6 +331,13 @@ def main() -> None:
                     rows.append(row)
                     print(f"  ef {ef}, acorn {acorn}, {name}: {row['matches']} matches, p50 {row['p50_ms']} ms, "
                           f"p95 {row['p95_ms']} ms, recall@{RECALL_AT} {row[f'recall@{RECALL_AT}']}", flush=True)
+        if args.exact:
+            for name, filters in cases[1:]:
+                row = run_case(enc, name, filters, queries=queries, ids=ids, x=x, fields=fields, id_row=id_row,
+                               warmup=min(args.warmup, len(queries)), hnsw_ef=None, acorn=False, exact=True)
+                rows.append(row)
+                print(f"  exact, {name}: {row['matches']} matches, p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms, "
+                      f"recall@{RECALL_AT} {row[f'recall@{RECALL_AT}']}", flush=True)
         stages["search_and_exact_s"] = time.perf_counter() - t
         rss_end = peak_rss_mb()
         enc.close()

@@ -151,16 +151,16 @@ class Searcher:
         if weights:
             queries.append(self._spec("tags", self.world.tag_space.profile(weights), depth, flt, targets, soft,
                                       boosts=self.world.tag_boosts(weights)))
-        store, name = self.world.store, self.world.name
         if not queries:
             interp.explanations.append("no sound described: tracks matching the filters, in no particular order")
-            records, _ = store.scroll(name, filter=flt, limit=limit, with_payload=list(PAYLOAD_FIELDS))
+            records, _ = self.world.store.scroll(self.world.name, filter=flt, limit=limit,
+                                                 with_payload=list(PAYLOAD_FIELDS))
             return [to_public(r.payload or {}) for r in records]
         if len(queries) == 1:
-            hits = store.query(name, queries[0])
+            hits = self.world.query(queries[0])
         else:
-            hits = store.query_fused(name, FusedQuery(queries=tuple(queries), limit=depth,
-                                                      with_payload=list(PAYLOAD_FIELDS)))
+            hits = self.world.query_fused(FusedQuery(queries=tuple(queries), limit=depth,
+                                                     with_payload=list(PAYLOAD_FIELDS)))
         pool = [to_public(h.payload or {}, score=h.score) for h in hits]
         return diverse(pool, per_artist=self.params.per_artist, limit=limit, top_up=True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import pytest
 
 from encore.errors import BadInput, NotFound
 from encore.storage import VectorStore
-from encore.world import TagSpace, World, WorldParams, artist_key
+from encore.storage.base import FusedQuery, QuerySpec
+from encore.world import TagSpace, World, WorldParams, artist_key, to_filter
 from indexers.sample import SampleParams, genre_centres, load_genres, sample_batches
 from schemas.api import Filters
 from tests.storage.conftest import open_backend
@@ -109,6 +111,47 @@ def test_filters_are_applied_in_the_engine(world: World, sample) -> None:
     tagged = world.search(sample[0].vectors["musicnn"], using="musicnn", filters=Filters(tags=["rock", "guitar"]),
                           limit=50)
     assert tagged and all(t.tags["rock"] >= 0.25 and t.tags["guitar"] >= 0.25 for t in tagged)
+
+
+class _FallingApartGraph:
+    """The world's store, except that a filtered graph search loses most of its answer, as the
+    engine's graph does at scale under a filter on fields without graph links."""
+
+    def __init__(self, store: VectorStore) -> None:
+        self._store, self.specs = store, []
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    def query(self, collection: str, spec):
+        self.specs.append(spec)
+        hits = self._store.query(collection, spec)
+        return hits if spec.exact or spec.filter is None else hits[:2]
+
+    def query_fused(self, collection: str, fused):
+        self.specs.extend(fused.queries)
+        hits = self._store.query_fused(collection, fused)
+        return hits if all(q.exact or q.filter is None for q in fused.queries) else hits[:2]
+
+
+def test_a_filtered_search_the_graph_left_short_is_run_again_exactly(world: World, sample) -> None:
+    store = _FallingApartGraph(world.store)
+    shaky = _world(store)
+    f = Filters(year_min=1980, year_max=1999)
+    expected = sorted((t for t in sample if 1980 <= t.year <= 1999),
+                      key=lambda t: -float(np.dot(t.vectors["musicnn"], sample[0].vectors["musicnn"])
+                                           / np.linalg.norm(t.vectors["musicnn"])))
+    got = shaky.search(sample[0].vectors["musicnn"], using="musicnn", filters=f, limit=20)
+    assert [t.track_id for t in got] == [t.track_id for t in expected[:20]]
+    assert [s.exact for s in store.specs] == [False, True]
+    # Unfiltered searches are never redone, and a fused answer that came back short is redone exactly.
+    store.specs.clear()
+    assert len(shaky.search(sample[0].vectors["musicnn"], using="musicnn", limit=20)) == 20
+    assert [s.exact for s in store.specs] == [False]
+    spec = QuerySpec(using="musicnn", vector=sample[0].vectors["musicnn"].tolist(), limit=20, filter=to_filter(f))
+    fused = shaky.query_fused(FusedQuery(queries=(spec, replace(spec, using="tags",
+                                                                 vector=sample[0].vectors["tags"].tolist())), limit=20))
+    assert len(fused) == 20 and store.specs[-1].exact and store.specs[-2].exact
 
 
 def test_similar_tracks_share_the_artist_and_genre(world: World, sample) -> None:

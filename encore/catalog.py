@@ -53,6 +53,7 @@ from indexers.fingerprint import (
     analyze_query,
     landmark_peaks,
     landmarks,
+    strongest,
     unique_sorted,
 )
 from schemas.collections import CollectionSpec, catalog_collection
@@ -362,7 +363,9 @@ class Catalog:
     def identify(self, y: np.ndarray) -> CatalogMatch | None:
         """The catalog track a validated clip at ``self.sr`` comes from, or None when unsure.
 
-        Speed hypotheses are tried in stages (1.0 first, then the others only when no match).
+        Hypotheses are tried in stages (:meth:`encore.matching.MatchParams.stages`): speed 1.0
+        first; then the other speeds, only when no match; last, speed 1.0 with landmarks hashed
+        tolerantly (a frame of slack in each interval) for a clip noise has shaken.
         Qdrant proposes candidate segments; each candidate track is aligned under each speed,
         its best offsets become hypotheses, and a hypothesis must pass the joint landmark and
         envelope test of :func:`encore.matching.decide`.
@@ -375,11 +378,15 @@ class Catalog:
         regions: dict[str, _Region] = {}
         fetched: dict[str, dict[int, dict | None]] = defaultdict(dict)  # track -> segment -> payload, over the stages
         contenders: set[str] = set()  # tracks that passed the landmark and envelope tests in earlier stages
-        for stage in mp.speed_stages():
-            queries = {s: landmarks(query.peaks, params=self.params, fan_out=self.params.query_fan_out, speed=s)
-                       for s in stage}
-            specs = [QuerySpec(using="landmarks", vector=_sparse(q.hashes), limit=mp.candidates,
-                               with_payload=["track_id", "segment"]) for q in queries.values() if q.hashes.size]
+        strong = strongest(query.peaks, mp.candidate_peak_rank)  # Qdrant is asked with these peaks' landmarks
+        for stage in mp.stages():
+            queries = {s: landmarks(query.peaks, params=self.params, fan_out=self.params.query_fan_out, speed=s,
+                                    dt_tolerance=stage.dt_tolerance)
+                       for s in stage.speeds}
+            probes = [landmarks(strong, params=self.params, fan_out=self.params.query_fan_out, speed=s,
+                                dt_tolerance=stage.dt_tolerance).hashes for s in stage.speeds]
+            specs = [QuerySpec(using="landmarks", vector=_sparse(h), limit=mp.candidates,
+                               with_payload=["track_id", "segment"]) for h in probes if h.size]
             hits = self.store.query_batch(self.collection, specs) if specs else []
             segs: dict[str, set[int]] = defaultdict(set)
             score: dict[str, float] = defaultdict(float)

@@ -58,8 +58,13 @@ class MatchParams:
 
     #: Catalog segment length in frames (10.24 s at the default hop).
     segment_frames: int = 320
-    #: Candidate segments asked from Qdrant per speed hypothesis.
+    #: Candidate segments asked from Qdrant per speed hypothesis, with the landmarks of the clip's
+    #: peaks of rank below ``candidate_peak_rank`` in their density block (about the strongest
+    #: third of a clip's peaks; :func:`indexers.fingerprint.strongest`). All of a noisy clip's
+    #: landmarks make a worse query: its weak peaks are mostly the noise's, and their landmarks
+    #: match unrelated segments by chance (BENCHMARKS.md run 11). Alignment uses all landmarks.
     candidates: int = 10
+    candidate_peak_rank: int = 8
     #: Candidate tracks verified per stage.
     max_tracks: int = 6
     #: Speed hypotheses, tried in stages: first 1.0, then the rest (only when no match yet).
@@ -92,8 +97,9 @@ class MatchParams:
     #: loudest peaks per density block, the catalog region must have (within ``peak_frame_tol``
     #: frames and ``peak_step_tol`` log-frequency steps) at least ``min_peaks_found``, and more
     #: than a piece of the same family would by chance: ``peak_chance`` (one producer's kit, key,
-    #: tempo and chords share about 0.45 of them, bench/false_match_family.py), by ``peak_z``
-    #: binomial standard deviations. Few peaks (a 3 s clip has about 12) need a larger share.
+    #: tempo and chords share about 0.45 of them, bench/false_match_family.py; 0.5 since the
+    #: candidates come from the strongest peaks, which find a sibling's best-aligned segment
+    #: more often too: run 11), by ``peak_z`` binomial standard deviations. Few peaks (a 3 s clip has about 12) need a larger share.
     #: Uncontested (no other track passed the landmark and envelope tests for the clip, in this
     #: speed stage or an earlier one), ``peak_z_alone`` is enough: family pieces come in numbers,
     #: and a clip of one usually lines up with several of its siblings, whereas a noisy clip of
@@ -104,14 +110,35 @@ class MatchParams:
     peak_frame_tol: int = 1
     peak_step_tol: int = 2
     min_peaks_found: float = 0.6
-    peak_chance: float = 0.45
+    peak_chance: float = 0.5
     peak_z: float = 2.0
     peak_z_alone: float = 1.5
+    #: The last stage, for a clip still unknown: speed 1.0 again, each clip landmark also hashed
+    #: with its frame interval off by up to this many frames
+    #: (:func:`indexers.fingerprint.landmarks`). Noise moves peaks by a frame; a clip that lost
+    #: too many exact landmarks to it gets them back here. 0: no such stage.
+    rescue_dt_tolerance: int = 1
 
-    def speed_stages(self) -> list[tuple[float, ...]]:
+    def stages(self) -> list[Stage]:
+        """The stages :meth:`encore.catalog.Catalog.identify` tries, in order, until one matches:
+        speed 1.0; the other speed hypotheses; speed 1.0 with interval tolerance."""
         steps = int(math.floor(self.speed_max / self.speed_step + 1e-9))
-        rest = [1.0 + sign * k * self.speed_step for k in range(1, steps + 1) for sign in (1, -1)]
-        return [(1.0,), tuple(rest)] if rest else [(1.0,)]
+        rest = tuple(1.0 + sign * k * self.speed_step for k in range(1, steps + 1) for sign in (1, -1))
+        out = [Stage((1.0,))]
+        if rest:
+            out.append(Stage(rest))
+        if self.rescue_dt_tolerance:
+            out.append(Stage((1.0,), self.rescue_dt_tolerance))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One round of identification: the clip's landmarks under each speed hypothesis, hashed
+    with ``dt_tolerance`` (:func:`indexers.fingerprint.landmarks`)."""
+
+    speeds: tuple[float, ...]
+    dt_tolerance: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from encore.matching import (
     Evidence,
     MatchParams,
     PeakMatch,
+    Stage,
     align_peaks,
     confidence,
     decide,
@@ -104,26 +105,26 @@ def test_a_clip_whose_loudest_peaks_the_track_lacks_is_unknown():
 
 
 def test_the_peak_test_is_stricter_when_another_track_is_a_contender():
-    # 13 of a 5 s clip's 20 strongest peaks: enough for a track that alone passes the landmark and
+    # 14 of a 5 s clip's 20 strongest peaks: enough for a track that alone passes the landmark and
     # envelope tests, not when a sibling passes them too (now or in an earlier speed stage).
     def ev(track: str, found: float) -> Evidence:
         e = _evidence(0.85, aligned=350, sidelobe=250)
         return Evidence(track, e.alignment, e.envelope, PeakMatch(found, 20))
 
-    own = ev("own", 13 / 20)
+    own = ev("own", 14 / 20)
     picked = decide([own], params=PARAMS)
     assert picked is not None and picked[0] is own
     assert decide([own, ev("sibling", 0.3)], params=PARAMS) is None
     assert decide([own], params=PARAMS, contenders={"sibling"}) is None
     assert decide([own], params=PARAMS, contenders={"own"}) is not None  # itself, earlier: no contender
-    assert decide([ev("own", 14 / 20), ev("sibling", 0.3)], params=PARAMS) is not None
+    assert decide([ev("own", 15 / 20), ev("sibling", 0.3)], params=PARAMS) is not None
 
 
 def test_short_clips_need_a_larger_share_of_their_loudest_peaks():
     # 3 s of clip: about 12 strongest peaks, where 8 of 12 happen by chance in a family piece.
     assert not peaks_pass(PeakMatch(8 / 12, 12), params=PARAMS)
     assert peaks_pass(PeakMatch(10 / 12, 12), params=PARAMS)
-    # 10 s: about 40, and 27 of 40 (0.675) stands out from the family's 0.45.
+    # 10 s: about 40, and 27 of 40 (0.675) stands out from the family's 0.5.
     assert peaks_pass(PeakMatch(27 / 40, 40), params=PARAMS)
     # However many peaks, fewer than min_peaks_found is not enough; none at all never is.
     assert not peaks_pass(PeakMatch(0.55, 10_000), params=PARAMS)
@@ -244,3 +245,12 @@ def test_align_peaks_keeps_the_repeats_of_a_looped_passage():
     # Without a repeat, the best offset stands out.
     single = align_peaks(Landmarks(ref.hashes[:1200], ref.frames[:1200]), query, window=3, speed=1.0, peaks=3)
     assert round(single[0].offset_frames) == 0 and landmark_z(single[0]) > 10
+
+
+def test_stages_try_speed_one_then_the_other_speeds_then_a_tolerant_rescue():
+    stages = MatchParams(speed_max=0.014, speed_step=0.007).stages()
+    assert stages[0] == Stage((1.0,))
+    assert sorted(stages[1].speeds) == pytest.approx([0.986, 0.993, 1.007, 1.014])
+    assert stages[1].dt_tolerance == 0
+    assert stages[2] == Stage((1.0,), dt_tolerance=1)
+    assert MatchParams(speed_max=0.0, rescue_dt_tolerance=0).stages() == [Stage((1.0,))]

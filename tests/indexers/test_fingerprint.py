@@ -11,11 +11,13 @@ from indexers.fingerprint import (
     PEAK_KEY_OFFSET,
     PEAK_KEY_SPAN,
     FingerprintParams,
+    Peaks,
     analyze,
     analyze_catalog,
     analyze_query,
     landmark_peaks,
     landmarks,
+    strongest,
     unique_sorted,
 )
 from tests.utils.audio import synth_track
@@ -130,3 +132,31 @@ def test_unique_sorted_is_np_unique(dtype) -> None:
         got = unique_sorted(a)
         assert got.dtype == a.dtype
         np.testing.assert_array_equal(got, np.unique(a))
+
+
+def test_interval_tolerance_finds_pairs_whose_target_moved_a_frame():
+    """Noise moves a peak by a frame: the exact hash misses the pair, the tolerant one finds it."""
+    a = analyze(_track(7), params=P, peaks_per_second=P.peaks_per_second)
+    ref = landmarks(a.peaks, params=P, fan_out=P.fan_out)
+    # Every other peak one frame later: about half the pairs change their interval.
+    moved = a.peaks.frames + (np.arange(a.peaks.frames.size) % 2).astype(np.int32)
+    order = np.argsort(moved, kind="stable")
+    shaken = Peaks(frames=moved[order], octaves=a.peaks.octaves[order], n_frames=a.peaks.n_frames + 1)
+    exact = landmarks(shaken, params=P, fan_out=P.query_fan_out)
+    tolerant = landmarks(shaken, params=P, fan_out=P.query_fan_out, dt_tolerance=1)
+    assert _shared(ref.hashes, exact.hashes) < 0.7
+    assert _shared(ref.hashes, tolerant.hashes) > 0.95
+    # The tolerant set holds the exact one, each pair hashed with its interval -1, 0 and +1.
+    assert np.isin(exact.hashes, tolerant.hashes).all()
+    assert 2.5 * exact.hashes.size < tolerant.hashes.size <= 3 * exact.hashes.size
+
+
+def test_strongest_keeps_the_top_ranked_peaks_of_each_block():
+    q = analyze_query(_track(8), params=P).peaks
+    top = strongest(q, 8)
+    assert 0 < top.frames.size < q.frames.size
+    assert top.ranks is not None and int(top.ranks.max()) == 7
+    assert np.all(np.diff(top.frames) >= 0)
+    assert top.stable is not None and top.stable.size == top.frames.size
+    kept = set(zip(top.frames.tolist(), top.octaves.tolist(), strict=True))
+    assert kept == {(int(f), float(o)) for f, o, r in zip(q.frames, q.octaves, q.ranks, strict=True) if r < 8}

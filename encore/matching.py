@@ -99,7 +99,8 @@ class MatchParams:
     #: than a piece of the same family would by chance: ``peak_chance`` (one producer's kit, key,
     #: tempo and chords share about 0.45 of them, bench/false_match_family.py; 0.5 since the
     #: candidates come from the strongest peaks, which find a sibling's best-aligned segment
-    #: more often too: run 11), by ``peak_z`` binomial standard deviations. Few peaks (a 3 s clip has about 12) need a larger share.
+    #: more often too: run 11), by ``peak_z`` binomial standard deviations. Few peaks (a 3 s
+    #: clip has about 12) need a larger share.
     #: Uncontested (no other track passed the landmark and envelope tests for the clip, in this
     #: speed stage or an earlier one), ``peak_z_alone`` is enough: family pieces come in numbers,
     #: and a clip of one usually lines up with several of its siblings, whereas a noisy clip of

@@ -370,8 +370,8 @@ class World:
 
         A filtered graph search can come back with fewer than ``spec.limit`` hits although the
         filter keeps plenty: the graph falls apart under a filter on fields without graph links
-        (at 1M sample tracks, "1980s and energy >= 0.7", 4.7% of them, returned nothing at any
-        search width; BENCHMARKS.md). Such a search is run again exactly, which is correct by
+        (at 1M sample tracks, "1980s and energy >= 0.7", 4.7% of them, returned nothing at widths
+        128 and 512; BENCHMARKS.md). Such a search is run again exactly, which is correct by
         construction and, for a filter that keeps few tracks, also fast.
         """
         hits = self.store.query(self.name, spec)

@@ -296,8 +296,8 @@ def landmarks(peaks: Peaks, *, params: FingerprintParams, fan_out: int, speed: f
 
 def strongest(peaks: Peaks, top: int) -> Peaks:
     """The peaks of rank below ``top`` in their density block (:class:`Peaks`): the ones noise
-    leaves in place. Landmarks of these alone make a cleaner candidate query than all of a noisy
-    clip's, most of whose weaker peaks are the noise's own."""
+    least often moves or outranks. Landmarks of these alone make a cleaner candidate query than
+    all of a noisy clip's, many of whose weaker peaks are the noise's own (BENCHMARKS.md run 11)."""
     if peaks.ranks is None:
         return peaks
     keep = peaks.ranks < top

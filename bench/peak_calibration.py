@@ -46,7 +46,7 @@ from encore import augment  # noqa: E402
 from encore.matching import MatchParams, PeakMatch, passes_envelope, peaks_pass, score  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
-#: The recording rule: stricter than any rule swept by default, so that every sweep is replayable.
+#: The recording rule: at least as strict as any rule swept by default, so that every sweep is replayable.
 RECORD_RULE = {"min_peaks_found": 0.65, "peak_chance": 0.5, "peak_z": 2.0, "peak_z_alone": 2.0}
 GRID = {"min_peaks_found": (0.5, 0.55, 0.6, 0.65), "peak_chance": (0.35, 0.4, 0.45, 0.5),
         "peak_z": (1.5, 1.75, 2.0), "peak_z_alone": (1.5, 1.75, 2.0)}

@@ -104,9 +104,10 @@ class MatchParams:
     #: Uncontested (no other track passed the landmark and envelope tests for the clip, in this
     #: speed stage or an earlier one), ``peak_z_alone`` is enough: family pieces come in numbers,
     #: and a clip of one usually lines up with several of its siblings, whereas a noisy clip of
-    #: real music lines up with its own track alone (bench/peak_calibration.py: seed 1's real
-    #: clips 2573 -> 2619 of 2700 found, no wrong-track hypothesis among 5400 real clips passing
-    #: those tests; family false matches 54 -> 58 of 2880).
+    #: real music lines up with its own track alone (bench/peak_calibration.py, run 9, with
+    #: peak_chance 0.45 and the earlier candidates: seed 1's real clips 2573 -> 2619 of 2700 found,
+    #: no wrong-track hypothesis among 5400 real clips passing those tests; family false matches
+    #: 54 -> 58 of 2880).
     peak_top: int = 2
     peak_frame_tol: int = 1
     peak_step_tol: int = 2

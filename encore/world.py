@@ -197,6 +197,11 @@ def to_filter(filters: Filters | None, *, exclude_ids: Sequence[str] = ()) -> Fi
     return Filter(must=tuple(must), must_not=tuple(must_not))
 
 
+def _exactly(spec: QuerySpec) -> QuerySpec:
+    """``spec`` as an exact search: every point passing its filter compared, no graph."""
+    return replace(spec, exact=True, hnsw_ef=None, acorn=False)
+
+
 def to_public(payload: dict, *, score: float | None = None) -> TrackPublic:
     tags = payload.get("tags")
     return TrackPublic(
@@ -376,7 +381,7 @@ class World:
         """
         hits = self.store.query(self.name, spec)
         if spec.filter is not None and not spec.exact and len(hits) < spec.limit:
-            hits = self.store.query(self.name, replace(spec, exact=True, hnsw_ef=None, acorn=False))
+            hits = self.store.query(self.name, _exactly(spec))
         return hits
 
     def query_fused(self, fused: FusedQuery) -> list[Hit]:
@@ -384,8 +389,7 @@ class World:
         filtered graph search in it is run again exactly."""
         hits = self.store.query_fused(self.name, fused)
         if len(hits) < fused.limit and any(q.filter is not None and not q.exact for q in fused.queries):
-            exact = tuple(replace(q, exact=True, hnsw_ef=None, acorn=False) if q.filter is not None else q
-                          for q in fused.queries)
+            exact = tuple(_exactly(q) if q.filter is not None else q for q in fused.queries)
             hits = self.store.query_fused(self.name, replace(fused, queries=exact))
         return hits
 

@@ -78,8 +78,10 @@ class Settings(BaseSettings):
         default=None, description="A local CLAP checkpoint (Hugging Face format): adds a clap space to the world "
                                   "tier, used for similarity and, through CLAP's text tower, for text search.")
     clap_dim: int = Field(default=512, ge=1, description="Projection size of the CLAP checkpoint.")
-    world_quantization: Literal["int8"] | None = Field(
-        default=None, description="Scalar quantization of the world vectors (int8: 4x less RAM for search).")
+    world_quantization: Literal["int8", "none"] = Field(
+        default="int8", description="Scalar quantization of the world vectors. int8 (default): an int8 copy of "
+                                    "each vector is kept in RAM beside the original, filtered searches scan it "
+                                    "(4x less memory to read) and rescore; none: float32 only.")
     world_shards: int | None = Field(default=None, ge=1, description="Shards of the world collection (cluster).")
     world_replicas: int | None = Field(default=None, ge=1, description="Replication factor of the world collection.")
     catalog_shards: int | None = Field(default=None, ge=1, description="Shards of the catalog collection (cluster).")

@@ -241,7 +241,7 @@ class Searcher:
         candidates = max(10 * limit, self.world.params.tag_candidates) if boosts or soft else None
         return QuerySpec(using=using, vector=v.tolist(), limit=limit, filter=flt, with_payload=list(PAYLOAD_FIELDS),
                          targets=targets, boosts=boosts, soft_ranges=soft, candidates=candidates,
-                         hnsw_ef=self.world.params.search_ef(flt is not None), acorn=self.world.params.acorn)
+                         **self.world.params.search_params(flt is not None))
 
     def _tag_weights(self, interp: Interpretation) -> dict[str, float]:
         weights = dict(interp.tags)

@@ -144,7 +144,7 @@ class Encore:
             vectors=vectors,
             tag_space=TagSpace(self.tag_head.names, self.tag_head.reference()),
             encoder=desc.name,
-            quantization=settings.world_quantization,
+            quantization=None if settings.world_quantization == "none" else settings.world_quantization,
             shard_number=settings.world_shards,
             replication_factor=settings.world_replicas,
         )

@@ -23,7 +23,7 @@ import unicodedata
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -49,10 +49,23 @@ _NAMESPACE = uuid.UUID("8d1e4c3a-2b7f-4f0a-b9d6-5a3c1e7f9b20")
 #: Spaces a track's neighbours are searched in, best first: the first one the track has is used.
 SPACE_PREFERENCE = ("clap", "musicnn", "msd_timbre")
 
-#: The world tier's graph: links within each genre and artist (payload_m) keep filtered searches
-#: connected, and a filter the planner estimates below ~25k tracks (20 MB of 200-d vectors) is
-#: searched exactly. Measured in bench/discovery.py; see BENCHMARKS.md.
-WORLD_HNSW = HnswSpec(m=16, ef_construct=128, payload_m=16, full_scan_threshold_kb=20_000)
+#: The world tier's graph. No payload field gets graph links of its own
+#: (``schemas.collections.WORLD_PAYLOAD_LINKS``); the points are grouped by genre instead.
+WORLD_HNSW = HnswSpec(m=16, ef_construct=128)
+
+#: A filter the planner estimates below this many tracks per segment is answered by a full scan
+#: (of the int8 copies, rescored, with the default quantization) rather than the graph. At 1M
+#: sample tracks (int8, grouped by genre) a genre filter keeping 16% was answered in 3.6 ms p50 /
+#: 3.8 ms p95 at recall@10 1.0, where the graph gave 0.41-0.64; without links, a graph search
+#: under a decade and an energy range (4.7%) found 0.14 of the true top 10 (BENCHMARKS.md).
+WORLD_FULL_SCAN_TRACKS = 192_000
+
+
+def world_hnsw(dim: int) -> HnswSpec:
+    """The graph settings of a world vector space of ``dim`` dimensions: the full-scan threshold,
+    which the engine counts in float32 kilobytes, set to :data:`WORLD_FULL_SCAN_TRACKS`."""
+    return replace(WORLD_HNSW, full_scan_threshold_kb=WORLD_FULL_SCAN_TRACKS * dim * 4 // 1024)
+
 
 PAYLOAD_FIELDS = ("track_id", "title", "artist", "album", "year", "genre", "tempo", "energy", "danceability",
                    "tags")
@@ -73,20 +86,21 @@ class WorldParams:
     """Radio and de-duplication fetch ``limit * overfetch`` neighbours to choose from."""
     centroid_tracks: int = 256
     """Tracks averaged into an artist's or genre's centroid."""
-    hnsw_ef: int | None = 128
-    """Graph search width of approximate searches (None: the engine's default, 100 or limit)."""
+    hnsw_ef: int | None = 512
+    """Graph search width of approximate searches (None: the engine's default, 100 or limit). At
+    1M sample tracks (int8) unfiltered recall@10 was 0.84 at 128 (0.54 ms p50) and 0.90 at 512
+    (1.25 ms p50, 1.83 ms p95); worlds under :data:`WORLD_FULL_SCAN_TRACKS` per segment are scanned."""
     filtered_hnsw_ef: int | None = 512
-    """Graph search width under a filter. Filters keeping fewer tracks than the full-scan threshold
-    are searched exactly; above it, at 250k sample tracks a genre filter (16% of the tracks) had
-    recall@10 0.62 at width 128 and 0.86 at 512 (2.5 ms p50), 0.94 at 1024 (12.6 ms)."""
-
-    def search_ef(self, filtered: bool) -> int | None:
-        """The graph search width of a search with or without a filter."""
-        return self.filtered_hnsw_ef if filtered else self.hnsw_ef
+    """Graph search width under a filter that keeps more than :data:`WORLD_FULL_SCAN_TRACKS` per
+    segment (narrower filters are scanned)."""
     acorn: bool = False
     """Let filtered searches step over filtered-out points (ACORN, :class:`~encore.storage.QuerySpec`).
     Off: at 250k sample tracks it left recall under a genre filter unchanged (0.62 at ef 128, 0.76
     at 256) and doubled filtered latency at ef 256 (BENCHMARKS.md, "World tier")."""
+    oversampling: float | None = 2.0
+    """With int8 vectors (``ENCORE_WORLD_QUANTIZATION``, the default): the points ranked by their
+    int8 copies for each answer, as a multiple of its length, then rescored with the original
+    vectors. Without rescoring, 5-8% of the true top 10 were lost at 1M sample tracks."""
     target_weight: float = 0.3
     """Most a ``target_*`` preference adds to a similarity (cosine, at most 1)."""
     target_scales: tuple[tuple[str, float], ...] = (("energy", 0.15), ("danceability", 0.15), ("tempo", 12.0),
@@ -100,6 +114,14 @@ class WorldParams:
     went from 1.61x to 1.81x on the queries it answered before (a perfect ranking: 1.78x-1.8x)."""
     tag_candidates: int = 1000
     """Nearest tracks (under the filters) a tag search re-ranks by tag strength."""
+
+    def search_ef(self, filtered: bool) -> int | None:
+        """The graph search width of a search with or without a filter."""
+        return self.filtered_hnsw_ef if filtered else self.hnsw_ef
+
+    def search_params(self, filtered: bool) -> dict[str, Any]:
+        """The :class:`~encore.storage.QuerySpec` search parameters of a world search."""
+        return {"hnsw_ef": self.search_ef(filtered), "acorn": self.acorn, "oversampling": self.oversampling}
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +273,7 @@ class World:
             prefix=prefix,
             vectors=vectors,
             params={"encoder": encoder, "tags": list(tag_space.names)},
-            hnsw=hnsw if hnsw is not None else WORLD_HNSW,
+            hnsw=hnsw if hnsw is not None else world_hnsw,
             quantization=quantization,
             shard_number=shard_number,
             replication_factor=replication_factor,
@@ -365,8 +387,7 @@ class World:
         flt = to_filter(filters, exclude_ids=exclude_ids)
         hits = self.query(QuerySpec(
             using=using, vector=_unit(vector).tolist(), limit=limit, filter=flt, with_payload=list(PAYLOAD_FIELDS),
-            targets=self.targets_for(prefer), boosts=boosts, acorn=self.params.acorn,
-            hnsw_ef=self.params.search_ef(flt is not None),
+            targets=self.targets_for(prefer), boosts=boosts, **self.params.search_params(flt is not None),
             candidates=max(10 * limit, self.params.tag_candidates) if boosts else None))
         return [to_public(h.payload or {}, score=h.score) for h in hits]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -66,6 +67,12 @@ class CollectionSpec:
     values hold more points than ``full_scan_threshold_kb`` covers: at 1M tracks, links on all ten
     world fields (numeric ranges and multi-valued tags included) made the index build the largest
     part of an ingest (BENCHMARKS.md). Not part of the fingerprint: links change speed, not answers."""
+
+    tenant_field: str | None = None
+    """A keyword field by which the engine groups the stored points (Qdrant's ``is_tenant``), so
+    that a search filtered to one of its values reads contiguous storage. At 1M sample tracks, an
+    exact search under a genre filter (16% of the tracks) took 8.4 ms grouped by genre against 18 ms
+    not. Not part of the fingerprint: grouping changes speed, not answers."""
 
     def links_payload(self, field_name: str) -> bool:
         """Whether the payload index of ``field_name`` gets HNSW links (:attr:`payload_links`)."""
@@ -137,11 +144,12 @@ def catalog_collection(
 
 WORLD_SCHEMA_VERSION = 1
 
-#: World payload fields whose values get their own graph links: a genre filter keeps a large share
-#: of the collection (too many points for an exact scan at scale) and must stay connected. Years and
-#: descriptor ranges cut across any block the engine would link, artists are small enough for
-#: exact scans, and tags are multi-valued (links for each would multiply the build).
-WORLD_PAYLOAD_LINKS = ("genre",)
+#: World payload fields whose values get their own graph links: none. Links for genre alone made
+#: the 1M-track index build 57 min on one core (6 min without, int8) and still left a genre filter
+#: at recall@10 0.41-0.78; grouping the points by genre (``tenant_field``) and scanning a genre's
+#: int8 vectors answers it exactly (BENCHMARKS.md, "World tier"). Years and descriptor ranges cut
+#: across any block the engine would link, and tags are multi-valued.
+WORLD_PAYLOAD_LINKS: tuple[str, ...] = ()
 
 #: Payload fields of the world tier with a Qdrant index: what discovery filters on.
 WORLD_PAYLOAD_INDEXES: dict[str, PayloadKind] = {
@@ -163,7 +171,7 @@ def world_collection(
     prefix: str,
     vectors: dict[str, int],
     params: dict[str, Any],
-    hnsw: HnswSpec | None = None,
+    hnsw: HnswSpec | Callable[[int], HnswSpec] | None = None,
     quantization: Literal["int8"] | None = None,
     shard_number: int | None = None,
     replication_factor: int | None = None,
@@ -174,15 +182,18 @@ def world_collection(
     200, ``tags`` 50, ``msd_timbre`` 12, ``clap`` when configured). A track need not have every
     vector: an MSD import has ``msd_timbre`` and no audio embedding. Payload: title, artist,
     album, year, genre, tempo, energy, danceability, loudness, key, mode, ``tags`` (tag ->
-    probability) and ``tag_list`` (the tags the track clearly has, for filtering).
+    probability) and ``tag_list`` (the tags the track clearly has, for filtering). ``hnsw`` is one
+    graph setting for every space, or a function of the space's dimension.
     """
     return CollectionSpec(
         name=f"{prefix}world",
         schema_version=WORLD_SCHEMA_VERSION,
-        dense={name: DenseVectorSpec(dim=dim, distance="cosine", hnsw=hnsw, quantization=quantization)
+        dense={name: DenseVectorSpec(dim=dim, distance="cosine", hnsw=hnsw(dim) if callable(hnsw) else hnsw,
+                                     quantization=quantization)
                for name, dim in sorted(vectors.items())},
         payload_indexes=dict(WORLD_PAYLOAD_INDEXES),
         payload_links=WORLD_PAYLOAD_LINKS,
+        tenant_field="genre",
         params=params,
         shard_number=shard_number,
         replication_factor=replication_factor,

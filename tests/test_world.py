@@ -113,9 +113,8 @@ def test_filters_are_applied_in_the_engine(world: World, sample) -> None:
     assert tagged and all(t.tags["rock"] >= 0.25 and t.tags["guitar"] >= 0.25 for t in tagged)
 
 
-class _FallingApartGraph:
-    """The world's store, except that a filtered graph search loses most of its answer, as the
-    engine's graph does at scale under a filter on fields without graph links."""
+class _Recording:
+    """The world's store, recording the queries it is asked."""
 
     def __init__(self, store: VectorStore) -> None:
         self._store, self.specs = store, []
@@ -125,7 +124,15 @@ class _FallingApartGraph:
 
     def query(self, collection: str, spec):
         self.specs.append(spec)
-        hits = self._store.query(collection, spec)
+        return self._store.query(collection, spec)
+
+
+class _FallingApartGraph(_Recording):
+    """The world's store, except that a filtered graph search loses most of its answer, as the
+    engine's graph does at scale under a filter on fields without graph links."""
+
+    def query(self, collection: str, spec):
+        hits = super().query(collection, spec)
         return hits if spec.exact or spec.filter is None else hits[:2]
 
     def query_fused(self, collection: str, fused):
@@ -152,6 +159,36 @@ def test_a_filtered_search_the_graph_left_short_is_run_again_exactly(world: Worl
     fused = shaky.query_fused(FusedQuery(queries=(spec, replace(spec, using="tags",
                                                                  vector=sample[0].vectors["tags"].tolist())), limit=20))
     assert len(fused) == 20 and store.specs[-1].exact and store.specs[-2].exact
+
+
+def test_an_int8_world_scans_filtered_searches_and_rescores_them(tmp_path: Path, sample) -> None:
+    """With int8 vectors, a filter keeping up to WORLD_FULL_SCAN_TRACKS per segment is answered
+    by a scan of the int8 copies (the threshold follows each space's dimension), rescored with the
+    originals at the world's oversampling: the exact answer."""
+    from encore.world import WORLD_FULL_SCAN_TRACKS
+
+    store = open_backend("edge", tmp_path)
+    try:
+        w = World(store, prefix="t_", vectors={"musicnn": 200, "tags": 50, "msd_timbre": 12},
+                  tag_space=TagSpace(HEAD.names, HEAD.reference()), encoder="test-head",
+                  quantization="int8").open()
+        assert {k: v.hnsw.full_scan_threshold_kb for k, v in w.spec.dense.items()} == {
+            k: WORLD_FULL_SCAN_TRACKS * d * 4 // 1024 for k, d in (("musicnn", 200), ("tags", 50), ("msd_timbre", 12))}
+        assert {k: v.quantization for k, v in w.spec.dense.items()} == dict.fromkeys(w.spec.dense, "int8")
+        w.upsert(sample)
+        store.optimize()
+        spy = _Recording(store)
+        w.store = spy
+        genre = sample[0].genre
+        q = sample[5].vectors["musicnn"]
+        got = w.search(q, using="musicnn", filters=Filters(genre=genre), limit=10)
+        members = [t for t in sample if t.genre == genre]
+        expected = sorted(members, key=lambda t: -float(np.dot(t.vectors["musicnn"], q) / np.linalg.norm(t.vectors["musicnn"])))
+        assert [t.track_id for t in got] == [t.track_id for t in expected[:10]]
+        # one search, not an exact re-run, carrying the world's oversampling
+        assert [(s.exact, s.oversampling) for s in spy.specs] == [(False, w.params.oversampling)]
+    finally:
+        store.close()
 
 
 def test_similar_tracks_share_the_artist_and_genre(world: World, sample) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from encore.errors import SchemaMismatch, StorageError
 from encore.storage.base import Filter, Payload, SparseVector
+from schemas.collections import CollectionSpec
 
 #: Whether IDF statistics of sparse queries are computed over the live points (an empty corpus
 #: filter) rather than read from the sparse index. The index goes on counting deleted points
@@ -131,16 +132,29 @@ def _candidates(spec: Any) -> int:
     return max(spec.limit, spec.candidates or 10 * spec.limit)
 
 
-def _index_current(have: Any, want: Any, *, links: bool, takes_params: bool) -> bool:
+def _index_current(have: Any, want: Any, *, links: bool, takes_params: bool, tenant: bool = False) -> bool:
     """Whether an existing payload index (the engine's info: ``data_type``, ``params``) is the one
     a spec asks for: its type, and, for types that take parameters, whether it builds HNSW links
-    (``enable_hnsw`` unset means it does)."""
+    (``enable_hnsw`` unset means it does) and whether it groups the stored points (``is_tenant``)."""
     if have is None or have.data_type != want:
         return False
     if not takes_params:
         return True
     built = getattr(have.params, "enable_hnsw", None) is not False if have.params is not None else True
-    return built == links
+    grouped = getattr(have.params, "is_tenant", None) is True
+    return built == links and grouped == tenant
+
+
+def _index_options(spec: CollectionSpec, field_name: str) -> dict[str, Any]:
+    """The payload index parameters ``spec`` asks of ``field_name`` beyond its type (none: the
+    engine's defaults): no HNSW links unless :attr:`CollectionSpec.payload_links` names it, and
+    ``is_tenant`` for :attr:`CollectionSpec.tenant_field`."""
+    out: dict[str, Any] = {}
+    if not spec.links_payload(field_name):
+        out["enable_hnsw"] = False
+    if spec.tenant_field == field_name:
+        out["is_tenant"] = True
+    return out
 
 
 def _is_empty(flt: Filter | None) -> bool:

@@ -51,6 +51,7 @@ from encore.storage._common import (
     _engine_errors,
     _formula_defaults,
     _index_current,
+    _index_options,
     _is_empty,
     _payload_out,
     _payload_selector,
@@ -203,13 +204,14 @@ class EdgeStore:
         changed = False
         for field_name, kind in spec.payload_indexes.items():
             want, params = kinds[kind]
-            links = spec.links_payload(field_name)
+            options = _index_options(spec, field_name) if params is not None else {}
             have = existing.get(field_name)
-            if _index_current(have, want, links=links, takes_params=params is not None):
+            if _index_current(have, want, links=spec.links_payload(field_name), takes_params=params is not None,
+                              tenant=spec.tenant_field == field_name):
                 continue
             if have is not None:
                 shard.update(qe.UpdateOperation.delete_field_index(field_name))
-            schema = want if params is None or links else params(enable_hnsw=False)
+            schema = params(**options) if options else want
             shard.update(qe.UpdateOperation.create_field_index(field_name, schema))
             changed = True
         if changed:
@@ -515,8 +517,10 @@ def _to_edge_query(spec: QuerySpec, coll: _Collection, live_idf: bool) -> Any:
     params = None
     if live_idf and isinstance(spec.vector, SparseVector) and spec.using in coll.idf_vectors:
         params = qe.SearchParams(idf=qe.IdfParams(corpus=qe.Filter()))
-    elif spec.exact or spec.hnsw_ef is not None or spec.acorn:
-        params = qe.SearchParams(hnsw_ef=spec.hnsw_ef, exact=spec.exact,
+    elif spec.exact or spec.hnsw_ef is not None or spec.acorn or spec.oversampling is not None:
+        quantization = (None if spec.oversampling is None else
+                        qe.QuantizationSearchParams(rescore=True, oversampling=float(spec.oversampling)))
+        params = qe.SearchParams(hnsw_ef=spec.hnsw_ef, exact=spec.exact, quantization=quantization,
                                  acorn=qe.AcornSearchParams(enable=True) if spec.acorn else None)
     nearest = qe.Query.Nearest(_vector(spec.vector), using=spec.using)
     if spec.rescored:

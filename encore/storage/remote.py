@@ -29,6 +29,7 @@ from encore.storage._common import (
     _engine_errors,
     _formula_defaults,
     _index_current,
+    _index_options,
     _is_empty,
     _payload_out,
     _payload_selector,
@@ -121,13 +122,14 @@ class RemoteStore:
         }
         for field_name, kind in spec.payload_indexes.items():
             want, params = kinds[kind]
-            links = spec.links_payload(field_name)
+            options = _index_options(spec, field_name) if params is not None else {}
             have = existing.get(field_name)
-            if _index_current(have, want, links=links, takes_params=params is not None):
+            if _index_current(have, want, links=spec.links_payload(field_name), takes_params=params is not None,
+                              tenant=spec.tenant_field == field_name):
                 continue
             if have is not None:
                 self.client.delete_payload_index(spec.name, field_name, wait=True)
-            schema = want if params is None or links else params(type=kind, enable_hnsw=False)
+            schema = params(type=kind, **options) if options else want
             self.client.create_payload_index(spec.name, field_name, field_schema=schema, wait=True)
 
     def collection_exists(self, name: str) -> bool:
@@ -287,8 +289,10 @@ class RemoteStore:
         params = None
         if self.live_idf and isinstance(spec.vector, SparseVector) and spec.using in self._idf_vectors_of(collection):
             params = m.SearchParams(idf=m.IdfCorpusParams(corpus=m.Filter()))
-        elif spec.exact or spec.hnsw_ef is not None or spec.acorn:
-            params = m.SearchParams(hnsw_ef=spec.hnsw_ef, exact=spec.exact,
+        elif spec.exact or spec.hnsw_ef is not None or spec.acorn or spec.oversampling is not None:
+            quantization = (None if spec.oversampling is None else
+                            m.QuantizationSearchParams(rescore=True, oversampling=float(spec.oversampling)))
+            params = m.SearchParams(hnsw_ef=spec.hnsw_ef, exact=spec.exact, quantization=quantization,
                                     acorn=m.AcornSearchParams(enable=True) if spec.acorn else None)
         if spec.rescored:
             return m.QueryRequest(

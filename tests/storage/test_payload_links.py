@@ -1,8 +1,10 @@
-"""Which payload indexes get their own HNSW links (``CollectionSpec.payload_links``), on the real engine.
+"""Which payload indexes get their own HNSW links (``CollectionSpec.payload_links``) and which
+groups the stored points (``CollectionSpec.tenant_field``), on the real engine.
 
 Links for every indexed field made the world tier's index build the largest part of a 1M-track
-ingest; the world spec links genre only. The choice must reach the engine, also for a store
-created before it (its indexes are rebuilt on open), and the searches must stay the same.
+ingest, and links for genre alone still took it to 57 min; the world spec links none and groups
+its points by genre. The choice must reach the engine, also for a store created before it (its
+indexes are rebuilt on open), and the searches must stay the same.
 """
 
 from __future__ import annotations
@@ -24,21 +26,51 @@ def _links(store: EdgeStore, name: str) -> dict[str, bool]:
             for k, v in schema.items()}
 
 
-def test_the_world_collection_links_only_the_fields_it_names(tmp_path):
+def _points(rng: random.Random) -> list[Point]:
+    """200 points of 16 dimensions, whose ``kw`` takes three values."""
+    return [Point(id=str(uuid.UUID(int=i + 1)), vectors={"d": [rng.gauss(0, 1) for _ in range(16)]},
+                  payload={"kw": f"k{i % 3}", "n": i, "x": i / 10, "flag": i % 2 == 0}) for i in range(200)]
+
+
+def _tenants(store: EdgeStore, name: str) -> set[str]:
+    schema = store._collections[name].shard.info().payload_schema
+    return {k for k, v in schema.items() if getattr(v.params, "is_tenant", None) is True}
+
+
+def test_the_world_collection_links_no_field_and_groups_by_genre(tmp_path):
     spec = world_collection(prefix="t_", vectors={"musicnn": 8}, params={})
     with EdgeStore(tmp_path) as store:
         store.ensure_collection(spec)
         links = _links(store, spec.name)
+        tenants = _tenants(store, spec.name)
     assert set(links) == set(WORLD_PAYLOAD_INDEXES)
-    assert {k for k, v in links.items() if v} == set(WORLD_PAYLOAD_LINKS) == {"genre"}
+    # bool indexes take no parameters, so the engine's default (links) stays on them
+    assert {k for k, v in links.items() if v and WORLD_PAYLOAD_INDEXES[k] != "bool"} == set(WORLD_PAYLOAD_LINKS) == set()
+    assert tenants == {"genre"} == {spec.tenant_field}
+
+
+def test_a_store_grouped_otherwise_is_regrouped_on_open_and_answers_the_same(tmp_path):
+    plain = make_spec(payload_links=())
+    grouped = replace(plain, tenant_field="kw")
+    points = _points(random.Random(5))
+    query = QuerySpec(using="d", vector=[1.0] * 16, limit=5, filter=Filter(must=[MatchValue("kw", "k2")]), exact=True)
+    with EdgeStore(tmp_path) as store:
+        store.ensure_collection(plain)
+        store.upsert(plain.name, points)
+        assert _tenants(store, plain.name) == set()
+        before = [h.id for h in store.query(plain.name, query)]
+    with EdgeStore(tmp_path) as store:
+        store.ensure_collection(grouped)
+        assert _tenants(store, grouped.name) == {"kw"}
+        assert not any(v for k, v in _links(store, grouped.name).items() if k != "flag")
+        assert [h.id for h in store.query(grouped.name, query)] == before
+        assert store.count(grouped.name, filter=Filter(must=[MatchValue("kw", "k2")])) == 66
 
 
 def test_a_store_built_with_links_everywhere_is_brought_to_the_spec_and_answers_the_same(tmp_path):
     everywhere = make_spec(payload_links=None)
     only_kw = replace(everywhere, payload_links=("kw",))
-    rng = random.Random(3)
-    points = [Point(id=str(uuid.UUID(int=i + 1)), vectors={"d": [rng.gauss(0, 1) for _ in range(16)]},
-                    payload={"kw": f"k{i % 3}", "n": i, "x": i / 10, "flag": i % 2 == 0}) for i in range(200)]
+    points = _points(random.Random(3))
     query = QuerySpec(using="d", vector=[1.0] * 16, limit=5, filter=Filter(must=[MatchValue("kw", "k1")]), exact=True)
     with EdgeStore(tmp_path) as store:
         store.ensure_collection(everywhere)

@@ -149,8 +149,8 @@ class QuerySpec:
     also visits neighbours' neighbours), for filters that keep too much for an exact scan but
     too little for the plain graph to stay connected. ``oversampling``, for a vector stored with
     scalar quantization: the engine ranks ``oversampling * limit`` points by their int8 copies and
-    rescores those with the original vectors (None: the engine's default, which at 1M sample
-    tracks lost 6-7% of the true top 10).
+    rescores those with the original vectors (None: the engine's default; a scan of 200k sample
+    tracks with it found 0.93-0.95 of the true top 10).
     """
 
     using: str

@@ -399,7 +399,10 @@ class World:
         filter keeps plenty: the graph falls apart under a filter on fields without graph links
         (at 1M sample tracks, "1980s and energy >= 0.7", 4.7% of them, returned nothing at widths
         128 and 512; BENCHMARKS.md). Such a search is run again exactly, which is correct by
-        construction and, for a filter that keeps few tracks, also fast.
+        construction and, for a filter that keeps few tracks, also fast. Filters under
+        :data:`WORLD_FULL_SCAN_TRACKS` per segment never reach the graph; this is the net for the
+        rest, and for stores built with other settings. It cannot catch a graph answer that is
+        full but wrong.
         """
         hits = self.store.query(self.name, spec)
         if spec.filter is not None and not spec.exact and len(hits) < spec.limit:

@@ -145,7 +145,7 @@ def catalog_collection(
 WORLD_SCHEMA_VERSION = 1
 
 #: World payload fields whose values get their own graph links: none. Links for genre alone made
-#: the 1M-track index build 57 min on one core (6 min without, int8) and still left a genre filter
+#: the 1M-track index build 57 min on one core (15 min without, int8) and still left a genre filter
 #: at recall@10 0.41-0.78; grouping the points by genre (``tenant_field``) and scanning a genre's
 #: int8 vectors answers it exactly (BENCHMARKS.md, "World tier"). Years and descriptor ranges cut
 #: across any block the engine would link, and tags are multi-valued.

@@ -132,17 +132,19 @@ def _candidates(spec: Any) -> int:
     return max(spec.limit, spec.candidates or 10 * spec.limit)
 
 
-def _index_current(have: Any, want: Any, *, links: bool, takes_params: bool, tenant: bool = False) -> bool:
+def _index_current(have: Any, want: Any, options: dict[str, Any] | None) -> bool:
     """Whether an existing payload index (the engine's info: ``data_type``, ``params``) is the one
-    a spec asks for: its type, and, for types that take parameters, whether it builds HNSW links
-    (``enable_hnsw`` unset means it does) and whether it groups the stored points (``is_tenant``)."""
+    a spec asks for: its type and, for types that take parameters (``options`` not None, from
+    :func:`_index_options`), the same HNSW links (``enable_hnsw`` unset means links) and grouping
+    (``is_tenant``)."""
     if have is None or have.data_type != want:
         return False
-    if not takes_params:
+    if options is None:
         return True
-    built = getattr(have.params, "enable_hnsw", None) is not False if have.params is not None else True
-    grouped = getattr(have.params, "is_tenant", None) is True
-    return built == links and grouped == tenant
+    params = have.params
+    built = params is None or getattr(params, "enable_hnsw", None) is not False
+    grouped = getattr(params, "is_tenant", None) is True
+    return built == options.get("enable_hnsw", True) and grouped == options.get("is_tenant", False)
 
 
 def _index_options(spec: CollectionSpec, field_name: str) -> dict[str, Any]:

@@ -204,10 +204,9 @@ class EdgeStore:
         changed = False
         for field_name, kind in spec.payload_indexes.items():
             want, params = kinds[kind]
-            options = _index_options(spec, field_name) if params is not None else {}
+            options = _index_options(spec, field_name) if params is not None else None
             have = existing.get(field_name)
-            if _index_current(have, want, links=spec.links_payload(field_name), takes_params=params is not None,
-                              tenant=spec.tenant_field == field_name):
+            if _index_current(have, want, options):
                 continue
             if have is not None:
                 shard.update(qe.UpdateOperation.delete_field_index(field_name))

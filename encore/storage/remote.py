@@ -122,10 +122,9 @@ class RemoteStore:
         }
         for field_name, kind in spec.payload_indexes.items():
             want, params = kinds[kind]
-            options = _index_options(spec, field_name) if params is not None else {}
+            options = _index_options(spec, field_name) if params is not None else None
             have = existing.get(field_name)
-            if _index_current(have, want, links=spec.links_payload(field_name), takes_params=params is not None,
-                              tenant=spec.tenant_field == field_name):
+            if _index_current(have, want, options):
                 continue
             if have is not None:
                 self.client.delete_payload_index(spec.name, field_name, wait=True)

@@ -15,7 +15,10 @@ Filter cases (``schemas.api.Filters`` through ``encore.world.to_filter``):
 * ``genre=rock``;
 * ``1980s+energy>=0.7``: year 1980-1989 and energy at least 0.7;
 * ``selective``: one genre and a year range chosen to match about ``--selective`` (0.5%) of the
-  tracks (reggae preferred); its measured selectivity is printed.
+  tracks (reggae preferred); its measured selectivity is printed;
+* ``1990s rock``: a genre and a decade (an era filter on a genre);
+* ``mood``: energy at least 0.7, danceability at least 0.6 and tempo at least 120 BPM (the ranges
+  of a workout playlist, no genre or era).
 
 Usage::
 
@@ -58,6 +61,8 @@ from schemas.api import Filters  # noqa: E402
 SPACE = "musicnn"
 LIMIT = 20
 RECALL_AT = 10
+#: The numeric payload fields the cases filter on by range.
+RANGED = ("year", "energy", "danceability", "tempo")
 OUT = _HERE / "out" / "discovery.json"
 
 
@@ -75,12 +80,11 @@ def load_all(enc: Encore, page: int = 2000) -> tuple[list[str], np.ndarray, dict
     ids: list[str] = []
     x = np.empty((max(enc.world.count(None), 1), enc.world.spec.dense[SPACE].dim), dtype=np.float32)
     genre: list[str | None] = []
-    year: list[float] = []
-    energy: list[float] = []
+    numbers: dict[str, list[float]] = {name: [] for name in RANGED}
     offset = None
     while True:
         records, offset = enc.store.scroll(enc.world.name, limit=page, offset=offset,
-                                           with_payload=["genre", "year", "energy"], with_vectors=[SPACE])
+                                           with_payload=["genre", *RANGED], with_vectors=[SPACE])
         for r in records:
             v = (r.vectors or {}).get(SPACE)
             if v is None:
@@ -91,13 +95,13 @@ def load_all(enc: Encore, page: int = 2000) -> tuple[list[str], np.ndarray, dict
             p = r.payload or {}
             ids.append(r.id)
             genre.append(p.get("genre"))
-            year.append(np.nan if p.get("year") is None else float(p["year"]))
-            energy.append(np.nan if p.get("energy") is None else float(p["energy"]))
+            for name, column in numbers.items():
+                column.append(np.nan if p.get(name) is None else float(p[name]))
         if offset is None:
             break
     x = x[:len(ids)]
     x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    fields = {"genre": np.asarray(genre, dtype=object), "year": np.asarray(year), "energy": np.asarray(energy)}
+    fields = {"genre": np.asarray(genre, dtype=object), **{k: np.asarray(v) for k, v in numbers.items()}}
     return ids, x, fields
 
 
@@ -108,12 +112,12 @@ def mask_for(filters: Filters | None, fields: dict[str, np.ndarray]) -> np.ndarr
     if filters is None:
         return m
     used = {k for k, v in filters.model_dump().items() if v not in (None, [])}
-    unsupported = used - {"genre", "year_min", "year_max", "energy_min", "energy_max"}
+    unsupported = used - {"genre"} - {f"{name}_{end}" for name in RANGED for end in ("min", "max")}
     if unsupported:
         raise ValueError(f"mask_for: unsupported filter fields {sorted(unsupported)}")
     if filters.genre:
         m &= fields["genre"] == " ".join(filters.genre.casefold().split())
-    for name in ("year", "energy"):
+    for name in RANGED:
         lo, hi = getattr(filters, f"{name}_min"), getattr(filters, f"{name}_max")
         col = fields[name]
         if lo is not None:
@@ -324,6 +328,9 @@ def main() -> None:
             ("genre=rock", Filters(genre="rock")),
             ("1980s+energy>=0.7", Filters(year_min=1980, year_max=1989, energy_min=0.7)),
             (f"selective: {selective.genre} {selective.year_min}-{selective.year_max}", selective),
+            ("1990s rock", Filters(genre="rock", year_min=1990, year_max=1999)),
+            ("mood: energy>=0.7, danceability>=0.6, tempo>=120",
+             Filters(energy_min=0.7, danceability_min=0.6, tempo_min=120)),
         ]
         rows = []
         t = time.perf_counter()

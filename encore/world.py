@@ -18,6 +18,7 @@ neighbours in one space under payload filters, applied inside the engine:
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 import uuid
@@ -42,7 +43,7 @@ from encore.storage.base import (
     VectorStore,
 )
 from schemas.api import Filters, GenreNeighbour, Preferences, TrackPublic
-from schemas.collections import CollectionSpec, HnswSpec, world_collection
+from schemas.collections import WORLD_ORDER_FIELD, CollectionSpec, HnswSpec, world_collection
 
 _NAMESPACE = uuid.UUID("8d1e4c3a-2b7f-4f0a-b9d6-5a3c1e7f9b20")
 
@@ -195,6 +196,20 @@ def genre_key(name: str) -> str:
     return " ".join(name.casefold().split())
 
 
+def era_energy(year: int | None, energy: float | None) -> int | None:
+    """The key the world's storage is ordered by within a genre (``WORLD_ORDER_FIELD``): the year,
+    then the energy decile, ``year * 10 + min(9, floor(energy * 10))``. A track without an energy
+    takes decile 0; one without a year has no key (the engine puts it first in its genre).
+
+    >>> era_energy(1984, 0.72), era_energy(1984, 1.0), era_energy(1984, None), era_energy(None, 0.5)
+    (19847, 19849, 19840, None)
+    """
+    if year is None:
+        return None
+    decile = 0 if energy is None else min(9, max(0, math.floor(float(energy) * 10)))
+    return int(year) * 10 + decile
+
+
 def to_filter(filters: Filters | None, *, exclude_ids: Sequence[str] = ()) -> Filter | None:
     """The engine filter for the contract's ``Filters`` (ranges inclusive, tags all required)."""
     must: list = []
@@ -307,6 +322,7 @@ class World:
             "genre": genre_key(track.genre) if track.genre else None,
             "tempo": None if track.tempo is None else round(float(track.tempo), 2),
             "energy": None if track.energy is None else round(float(track.energy), 4),
+            WORLD_ORDER_FIELD: era_energy(track.year, track.energy),
             "danceability": None if track.danceability is None else round(float(track.danceability), 4),
             "loudness": None if track.loudness is None else round(float(track.loudness), 2),
             "key": track.key,

@@ -13,9 +13,10 @@ import pytest
 from encore.errors import BadInput, NotFound
 from encore.storage import VectorStore
 from encore.storage.base import FusedQuery, QuerySpec
-from encore.world import TagSpace, World, WorldParams, artist_key, to_filter
+from encore.world import TagSpace, World, WorldParams, artist_key, era_energy, to_filter
 from indexers.sample import SampleParams, genre_centres, load_genres, sample_batches
 from schemas.api import Filters
+from schemas.collections import WORLD_ORDER_FIELD
 from tests.storage.conftest import open_backend
 from tests.utils.world import random_tag_head
 
@@ -111,6 +112,20 @@ def test_filters_are_applied_in_the_engine(world: World, sample) -> None:
     tagged = world.search(sample[0].vectors["musicnn"], using="musicnn", filters=Filters(tags=["rock", "guitar"]),
                           limit=50)
     assert tagged and all(t.tags["rock"] >= 0.25 and t.tags["guitar"] >= 0.25 for t in tagged)
+
+
+def test_each_track_stores_the_key_its_genre_is_ordered_by(world: World, sample) -> None:
+    """``era_energy`` (year, then energy decile) is what the engine orders each genre's storage by
+    (``WORLD_ORDER_FIELD``); a wrong key would slow era filters, never change their answers."""
+    assert [era_energy(y, e) for y, e in [(1984, 0.0), (1984, 0.0999), (1984, 0.7), (1984, 1.0), (1984, 1.2),
+                                          (1984, None), (None, 0.5)]] == [19840, 19840, 19847, 19849, 19849, 19840, None]
+    records = world.store.retrieve(world.name, [t.track_id for t in sample[:200]], with_payload=True)
+    stored = {r.id: r.payload for r in records}
+    for t in sample[:200]:
+        p = stored[t.track_id]
+        assert p[WORLD_ORDER_FIELD] == p["year"] * 10 + min(9, int(p["energy"] * 10))
+    keys = [p[WORLD_ORDER_FIELD] for p in stored.values()]
+    assert len(set(keys)) > 50  # years and deciles both vary
 
 
 class _Recording:

@@ -135,8 +135,8 @@ def _candidates(spec: Any) -> int:
 def _index_current(have: Any, want: Any, options: dict[str, Any] | None) -> bool:
     """Whether an existing payload index (the engine's info: ``data_type``, ``params``) is the one
     a spec asks for: its type and, for types that take parameters (``options`` not None, from
-    :func:`_index_options`), the same HNSW links (``enable_hnsw`` unset means links) and grouping
-    (``is_tenant``)."""
+    :func:`_index_options`), the same HNSW links (``enable_hnsw`` unset means links), grouping
+    (``is_tenant``) and ordering (``is_principal``)."""
     if have is None or have.data_type != want:
         return False
     if options is None:
@@ -144,18 +144,23 @@ def _index_current(have: Any, want: Any, options: dict[str, Any] | None) -> bool
     params = have.params
     built = params is None or getattr(params, "enable_hnsw", None) is not False
     grouped = getattr(params, "is_tenant", None) is True
-    return built == options.get("enable_hnsw", True) and grouped == options.get("is_tenant", False)
+    ordered = getattr(params, "is_principal", None) is True
+    return (built == options.get("enable_hnsw", True) and grouped == options.get("is_tenant", False)
+            and ordered == options.get("is_principal", False))
 
 
 def _index_options(spec: CollectionSpec, field_name: str) -> dict[str, Any]:
     """The payload index parameters ``spec`` asks of ``field_name`` beyond its type (none: the
-    engine's defaults): no HNSW links unless :attr:`CollectionSpec.payload_links` names it, and
-    ``is_tenant`` for :attr:`CollectionSpec.tenant_field`."""
+    engine's defaults): no HNSW links unless :attr:`CollectionSpec.payload_links` names it,
+    ``is_tenant`` for :attr:`CollectionSpec.tenant_field` and ``is_principal`` for
+    :attr:`CollectionSpec.principal_field`."""
     out: dict[str, Any] = {}
     if not spec.links_payload(field_name):
         out["enable_hnsw"] = False
     if spec.tenant_field == field_name:
         out["is_tenant"] = True
+    if spec.principal_field == field_name:
+        out["is_principal"] = True
     return out
 
 

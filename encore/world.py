@@ -311,6 +311,7 @@ class World:
         tags = track.tags or {}
         ranked = sorted(tags.items(), key=lambda item: -item[1])
         listed = [t for t, p in ranked if p >= self.params.tag_threshold]
+        energy = None if track.energy is None else round(float(track.energy), 4)
         return {
             "track_id": track.track_id,
             "source": track.source,
@@ -321,8 +322,8 @@ class World:
             "year": track.year,
             "genre": genre_key(track.genre) if track.genre else None,
             "tempo": None if track.tempo is None else round(float(track.tempo), 2),
-            "energy": None if track.energy is None else round(float(track.energy), 4),
-            WORLD_ORDER_FIELD: era_energy(track.year, track.energy),
+            "energy": energy,
+            WORLD_ORDER_FIELD: era_energy(track.year, energy),
             "danceability": None if track.danceability is None else round(float(track.danceability), 4),
             "loudness": None if track.loudness is None else round(float(track.loudness), 2),
             "key": track.key,

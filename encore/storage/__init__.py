@@ -13,8 +13,9 @@ Contract shared by both backends (pinned by ``tests/storage/test_congruence.py``
   False (``Hit.payload is None``) or a list of keys (only those keys, ``{}`` when none are set).
   ``score_threshold`` keeps hits scoring at least the threshold (for ``euclid``: at most).
 * Filters: ``MatchValue`` (keyword, integer or bool; on a list payload: the list contains it),
-  ``MatchAny``, ``Range`` (inclusive bounds), ``HasId``; ``must`` all hold and no ``must_not``
-  holds. An empty ``Filter()`` matches every point (also in ``delete``!).
+  ``MatchAny``, ``Range`` (inclusive bounds), ``HasId``; ``must`` all hold, at least one of
+  ``should`` holds (when it has any) and no ``must_not`` holds. An empty ``Filter()`` matches
+  every point (also in ``delete``!).
 * ``retrieve`` returns records in the order of the given ids, missing ids left out, repeated ids
   returned once (at their first position).
 * ``scroll`` pages are ordered by id (the canonical string order); the next offset is an id

@@ -165,7 +165,7 @@ def _index_options(spec: CollectionSpec, field_name: str) -> dict[str, Any]:
 
 
 def _is_empty(flt: Filter | None) -> bool:
-    return flt is None or (not flt.must and not flt.must_not)
+    return flt is None or (not flt.must and not flt.must_not and not flt.should)
 
 
 def _jsonable(value: Any) -> Any:

@@ -96,10 +96,11 @@ Condition = MatchValue | MatchAny | Range | HasId
 
 @dataclass(frozen=True, slots=True)
 class Filter:
-    """All of ``must``, none of ``must_not``."""
+    """All of ``must``, at least one of ``should`` (when it holds any), none of ``must_not``."""
 
     must: tuple[Condition, ...] = ()
     must_not: tuple[Condition, ...] = ()
+    should: tuple[Condition, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,9 +218,12 @@ class VectorStore(Protocol):
     def query_fused(self, collection: str, fused: FusedQuery) -> list[Hit]:
         """Reciprocal-rank fusion of ``fused.queries``, in the engine (prefetches of one query)."""
 
-    def facet(self, collection: str, key: str, *, limit: int = 100, filter: Filter | None = None) -> list[tuple[str, int]]:
-        """The most frequent values of the indexed keyword field ``key`` and their exact counts,
-        most frequent first (ties: by value)."""
+    def facet(self, collection: str, key: str, *, limit: int = 100, filter: Filter | None = None,
+              exact: bool = True) -> list[tuple[str, int]]:
+        """The most frequent values of the indexed keyword or integer field ``key`` and their
+        counts, most frequent first (ties: by value). ``exact=False`` reads the counts from the
+        payload index instead of checking every point (about 0.2 ms instead of 130 ms for 760
+        values over 1M points): they may count deleted or updated points for a while."""
 
     def retrieve(
         self,

@@ -335,12 +335,13 @@ class EdgeStore:
                                       with_payload=_payload_selector(fused.with_payload), with_vector=False)
             return [_hit(p, fused.with_payload) for p in coll.shard.query(request)]
 
-    def facet(self, collection: str, key: str, *, limit: int = 100, filter: Filter | None = None) -> list[tuple[str, int]]:
+    def facet(self, collection: str, key: str, *, limit: int = 100, filter: Filter | None = None,
+              exact: bool = True) -> list[tuple[str, int]]:
         import qdrant_edge as qe
 
         with _engine_errors(f"facet on {collection!r}"):
             response = self._get(collection).shard.facet(
-                qe.FacetRequest(key=key, limit=limit, exact=True, filter=_to_edge_filter(filter)))
+                qe.FacetRequest(key=key, limit=limit, exact=exact, filter=_to_edge_filter(filter)))
         return sorted(((str(h.value), int(h.count)) for h in response.hits), key=lambda vc: (-vc[1], vc[0]))
 
     def retrieve(
@@ -490,6 +491,7 @@ def _to_edge_filter(flt: Filter | None) -> Any:
     return qe.Filter(
         must=[_condition(c) for c in flt.must] or None,
         must_not=[_condition(c) for c in flt.must_not] or None,
+        should=[_condition(c) for c in flt.should] or None,
     )
 
 

@@ -221,9 +221,10 @@ class RemoteStore:
                 with_payload=_payload_selector(fused.with_payload), with_vectors=False)
             return [_hit(p, fused.with_payload) for p in response.points]
 
-    def facet(self, collection: str, key: str, *, limit: int = 100, filter: Filter | None = None) -> list[tuple[str, int]]:
+    def facet(self, collection: str, key: str, *, limit: int = 100, filter: Filter | None = None,
+              exact: bool = True) -> list[tuple[str, int]]:
         with _engine_errors(f"facet on {collection!r}"):
-            response = self.client.facet(collection, key, facet_filter=_to_filter(filter), limit=limit, exact=True)
+            response = self.client.facet(collection, key, facet_filter=_to_filter(filter), limit=limit, exact=exact)
         return sorted(((str(h.value), int(h.count)) for h in response.hits), key=lambda vc: (-vc[1], vc[0]))
 
     def retrieve(
@@ -380,6 +381,7 @@ def _to_filter(flt: Filter | None) -> Any:
     return m.Filter(
         must=[_condition(c) for c in flt.must] or None,
         must_not=[_condition(c) for c in flt.must_not] or None,
+        should=[_condition(c) for c in flt.should] or None,
     )
 
 

@@ -196,7 +196,7 @@ class Searcher:
         if not soft:
             return
         need = min(limit, self.params.min_results)
-        passing = self.world.store.count(self.world.name, filter=self._filter(interp, given))
+        passing = self.world.count_where(self._filter(interp, given))
         if passing >= need:
             return
         bounds = {b: float(getattr(interp, b)) for b in soft}

@@ -12,8 +12,8 @@ import pytest
 
 from encore.errors import BadInput, NotFound
 from encore.storage import VectorStore
-from encore.storage.base import FusedQuery, QuerySpec
-from encore.world import TagSpace, World, WorldParams, artist_key, era_energy, to_filter
+from encore.storage.base import Filter, FusedQuery, MatchValue, Point, QuerySpec, Range
+from encore.world import TagSpace, World, WorldParams, artist_key, era_cells, era_energy, to_filter
 from indexers.sample import SampleParams, genre_centres, load_genres, sample_batches
 from schemas.api import Filters
 from schemas.collections import WORLD_ORDER_FIELD
@@ -126,6 +126,101 @@ def test_each_track_stores_the_key_its_genre_is_ordered_by(world: World, sample)
         assert p[WORLD_ORDER_FIELD] == p["year"] * 10 + min(9, int(p["energy"] * 10))
     keys = [p[WORLD_ORDER_FIELD] for p in stored.values()]
     assert len(set(keys)) > 50  # years and deciles both vary
+
+
+def test_a_decile_bound_on_energy_is_a_bound_on_the_key() -> None:
+    """The order key takes its decile with the same float arithmetic as a range check, so
+    ``energy >= k/10`` and ``decile >= k`` pass the same stored energies (4 decimals, as stored)."""
+    energies = [round(i / 10_000, 4) for i in range(10_001)]
+    for k in range(1, 10):
+        assert all((era_energy(1990, e) % 10 >= k) == (e >= k / 10) for e in energies), k
+
+
+def test_era_cells_drop_only_the_ranges_the_key_answers() -> None:
+    years, rock = Range("year", gte=1980, lte=1982), MatchValue("genre", "rock")
+    flt, cells = era_cells(Filter(must=(rock, years, Range("energy", gte=0.7)), must_not=(MatchValue("artist", "x"),)))
+    assert cells == ((19807, 19809), (19817, 19819), (19827, 19829))
+    assert flt.must == (rock,) and flt.must_not == (MatchValue("artist", "x"),)
+    assert flt.should == tuple(Range("era_energy", gte=a, lte=b) for a, b in cells)
+    # A bound off a decile edge, an upper bound or a lower bound of 0 stays beside the key ranges.
+    for energy, lo, hi in ((Range("energy", gte=0.75), 7, 9), (Range("energy", gte=0.7, lte=0.9), 7, 9),
+                           (Range("energy", lte=0.35), 0, 3), (Range("energy", gte=0.0, lte=0.5), 0, 5)):
+        flt, cells = era_cells(Filter(must=(years, energy)))
+        assert flt.must == (energy,) and cells[0] == (19800 + lo, 19800 + hi)
+    # Nothing to gain or nothing to turn: left alone.
+    for must in ((years,), (years, Range("energy", gte=0.0)), (Range("year", gte=1980), Range("energy", gte=0.7)),
+                 (years, Range("energy", gte=0.7), Range("energy", lte=0.9))):
+        assert era_cells(Filter(must=must)) is None, must
+    assert era_cells(Filter(must=(years, Range("energy", gte=0.7)), should=(rock,))) is None
+
+
+ERA_FILTERS = [
+    Filters(year_min=1980, year_max=1989, energy_min=0.7),
+    Filters(year_min=1975, year_max=1994, energy_min=0.5, genre="rock"),
+    Filters(year_min=1990, year_max=1999, energy_min=0.35, energy_max=0.8),
+    Filters(year_min=2000, year_max=2006, energy_max=0.45),
+    Filters(year_min=1960, year_max=2025, energy_min=0.9, danceability_min=0.3),
+]
+
+
+@pytest.mark.parametrize("f", ERA_FILTERS, ids=lambda f: str(f.model_dump(exclude_defaults=True)))
+def test_era_filters_go_through_the_order_key_and_pass_the_same_tracks(world: World, sample, f: Filters) -> None:
+    flt = to_filter(f)
+    planned = world.plan(flt)
+    assert planned != flt and planned.should  # the key ranges are used (the sample is small)
+    assert not any(isinstance(c, Range) and c.key == "year" for c in planned.must)
+
+    def passes(t) -> bool:
+        return (f.year_min <= t.year <= f.year_max and (f.genre is None or t.genre == f.genre)
+                and (f.energy_min is None or t.energy >= f.energy_min)
+                and (f.energy_max is None or t.energy <= f.energy_max)
+                and (f.danceability_min is None or t.danceability >= f.danceability_min))
+
+    expected = {t.track_id for t in sample if passes(t)}
+    assert world.count(f) == len(expected) > 3
+    plain = _world(world.store)
+    plain.params = replace(plain.params, era_cells=False)
+    assert plain.plan(flt) == flt
+    for q in (sample[3], sample[700]):
+        got = world.search(q.vectors["musicnn"], using="musicnn", filters=f, limit=len(expected))
+        assert {t.track_id for t in got} == expected
+        ref = plain.search(q.vectors["musicnn"], using="musicnn", filters=f, limit=10)
+        assert [t.track_id for t in got[:10]] == [t.track_id for t in ref]
+
+
+def test_the_order_key_is_not_used_when_it_holds_too_many_tracks(world: World) -> None:
+    flt = to_filter(Filters(year_min=1950, year_max=2025, energy_min=0.1))
+    assert world.plan(flt).should
+    narrow = _world(world.store)
+    narrow.params = replace(narrow.params, era_cell_tracks=100)
+    assert narrow.plan(flt) == flt
+    assert narrow.plan(to_filter(Filters(year_min=1984, year_max=1984, energy_min=0.8))).should
+
+
+def test_a_store_with_tracks_lacking_the_key_is_filtered_by_the_plain_ranges(tmp_path: Path, sample) -> None:
+    """Tracks written before the order key existed lack it; the key ranges would leave them out,
+    so such a store is filtered by year and energy, and finds them. Writes refresh the check."""
+    store = open_backend("edge", tmp_path)
+    try:
+        w = _world(store)
+        tracks = sample[:300]
+        w.upsert(tracks)
+        f = Filters(year_min=1980, year_max=2010, energy_min=0.5)
+        flt = to_filter(f)
+        expected = {t.track_id for t in tracks if 1980 <= t.year <= 2010 and t.energy >= 0.5}
+        assert w.plan(flt).should and w.count(f) == len(expected)
+        old = [r for r in store.retrieve(w.name, sorted(expected)[:5], with_payload=True, with_vectors=True)]
+        store.upsert(w.name, [Point(r.id, {k: v for k, v in r.vectors.items()},
+                                    {k: v for k, v in r.payload.items() if k != "era_energy"}) for r in old])
+        w._era_stats = None  # as after the cache's lifetime
+        assert w.plan(flt) == flt
+        assert w.count(f) == len(expected)
+        got = w.search(tracks[0].vectors["musicnn"], using="musicnn", filters=f, limit=len(expected))
+        assert {t.track_id for t in got} == expected
+        w.upsert([t for t in tracks if t.track_id in {r.id for r in old}])  # rewritten: the key is back
+        assert w.plan(flt).should and w.count(f) == len(expected)
+    finally:
+        store.close()
 
 
 class _Recording:

@@ -17,8 +17,15 @@ Filter cases (``schemas.api.Filters`` through ``encore.world.to_filter``):
 * ``selective``: one genre and a year range chosen to match about ``--selective`` (0.5%) of the
   tracks (reggae preferred); its measured selectivity is printed;
 * ``1990s rock``: a genre and a decade (an era filter on a genre);
+* ``rock, 1980s+energy>=0.7``: a genre, a decade and an energy bound;
+* ``1960-1989+energy>=0.75``: three decades and an energy bound off a decile edge (the energy
+  range stays beside the storage-order key's ranges);
 * ``mood``: energy at least 0.7, danceability at least 0.6 and tempo at least 120 BPM (the ranges
   of a workout playlist, no genre or era).
+
+Searches go through ``World.query`` as the service's do, so a year range with an energy bound is
+answered through the storage-order key (``WorldParams.era_cells``). ``--plain-ranges`` runs those
+cases with plain year and energy ranges as well, the two interleaved query by query.
 
 Usage::
 
@@ -39,6 +46,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +62,7 @@ if str(_HERE.parent) not in sys.path:
 from encore.config import Settings  # noqa: E402
 from encore.service import Encore  # noqa: E402
 from encore.storage.base import QuerySpec  # noqa: E402
-from encore.world import to_filter, world_id  # noqa: E402
+from encore.world import WorldParams, to_filter, world_id  # noqa: E402
 from indexers.pipeline import ingest_batches  # noqa: E402
 from indexers.sample import sample_batches  # noqa: E402
 from schemas.api import Filters  # noqa: E402
@@ -168,7 +177,10 @@ def exact_topk(x: np.ndarray, mask: np.ndarray, queries: np.ndarray, k: int) -> 
 
 def run_case(enc: Encore, name: str, filters: Filters | None, *, queries: np.ndarray, ids: list[str],
              x: np.ndarray, fields: dict[str, np.ndarray], id_row: dict[str, int], warmup: int,
-             hnsw_ef: int | None, acorn: bool, exact: bool = False) -> dict:
+             hnsw_ef: int | None, acorn: bool, exact: bool = False,
+             variants: Sequence[tuple[str, WorldParams]] = ()) -> list[dict]:
+    """One row per variant of the world's parameters (``("", enc.world.params)`` when none are
+    given), the variants' queries interleaved one by one so that they share the machine's noise."""
     flt = to_filter(filters)
     hnsw_ef = hnsw_ef or enc.world.params.search_ef(flt is not None)
     mask = mask_for(filters, fields)
@@ -177,6 +189,8 @@ def run_case(enc: Encore, name: str, filters: Filters | None, *, queries: np.nda
     matches_engine = enc.world.count(filters)
     count_ms = (time.perf_counter() - t) * 1000
     n = len(ids)
+    own = enc.world.params
+    variants = list(variants) or [("", own)]
 
     def spec(q: np.ndarray) -> QuerySpec:
         # The query World.search issues (its search parameters), without payload.
@@ -184,53 +198,61 @@ def run_case(enc: Encore, name: str, filters: Filters | None, *, queries: np.nda
                          hnsw_ef=None if exact else hnsw_ef, acorn=acorn and flt is not None and not exact,
                          exact=exact, oversampling=enc.world.params.oversampling)
 
-    for q in queries[:warmup]:
-        enc.world.query(spec(q))
-    lat: list[float] = []
-    results: list[list[str]] = []
-    for q in queries:
-        s = spec(q)
-        t = time.perf_counter()
-        hits = enc.world.query(s)  # as World.search runs it: a short filtered answer is redone exactly
-        lat.append(time.perf_counter() - t)
-        results.append([h.id for h in hits])
+    lat: list[list[float]] = [[] for _ in variants]
+    results: list[list[list[str]]] = [[] for _ in variants]
+    try:
+        for k, q in enumerate(np.concatenate([queries[:warmup], queries])):
+            for v, (_, params) in enumerate(variants):
+                enc.world.params = params
+                s = spec(q)
+                t = time.perf_counter()
+                hits = enc.world.query(s)  # as World.search runs it: planned, and redone exactly if short
+                dt = time.perf_counter() - t
+                if k >= warmup:
+                    lat[v].append(dt)
+                    results[v].append([h.id for h in hits])
+    finally:
+        enc.world.params = own
 
     t = time.perf_counter()
     truth = exact_topk(x, mask, queries, RECALL_AT)
     exact_s = time.perf_counter() - t
 
-    recalls, dup_results, short_results, violations = [], 0, 0, 0
-    for got, want in zip(results, truth, strict=True):
-        if len(set(got)) != len(got):
-            dup_results += 1
-        if len(got) < min(LIMIT, matches_np):
-            short_results += 1
-        violations += sum(1 for i in got if i not in id_row or not mask[id_row[i]])
-        if len(want):
-            want_ids = {ids[j] for j in want}
-            recalls.append(len(want_ids & set(got[:RECALL_AT])) / len(want_ids))
-    ms = np.asarray(lat) * 1000
-    return {
-        "case": name,
-        "hnsw_ef": "exact" if exact else hnsw_ef,
-        "acorn": acorn,
-        "filters": None if filters is None else filters.model_dump(exclude_defaults=True),
-        "matches": matches_engine,
-        "matches_numpy": matches_np,
-        "selectivity": matches_engine / n,
-        "count_ms": round(count_ms, 2),
-        "p50_ms": round(float(np.percentile(ms, 50)), 3),
-        "p95_ms": round(float(np.percentile(ms, 95)), 3),
-        "mean_ms": round(float(ms.mean()), 3),
-        "max_ms": round(float(ms.max()), 3),
-        f"recall@{RECALL_AT}": round(float(np.mean(recalls)), 4) if recalls else None,
-        f"min_recall@{RECALL_AT}": round(float(np.min(recalls)), 4) if recalls else None,
-        "queries": len(queries),
-        "results_with_duplicates": dup_results,
-        "short_results": short_results,
-        "filter_violations": violations,
-        "exact_s": round(exact_s, 3),
-    }
+    rows = []
+    for v, (suffix, _) in enumerate(variants):
+        recalls, dup_results, short_results, violations = [], 0, 0, 0
+        for got, want in zip(results[v], truth, strict=True):
+            if len(set(got)) != len(got):
+                dup_results += 1
+            if len(got) < min(LIMIT, matches_np):
+                short_results += 1
+            violations += sum(1 for i in got if i not in id_row or not mask[id_row[i]])
+            if len(want):
+                want_ids = {ids[j] for j in want}
+                recalls.append(len(want_ids & set(got[:RECALL_AT])) / len(want_ids))
+        ms = np.asarray(lat[v]) * 1000
+        rows.append({
+            "case": name + suffix,
+            "hnsw_ef": "exact" if exact else hnsw_ef,
+            "acorn": acorn,
+            "filters": None if filters is None else filters.model_dump(exclude_defaults=True),
+            "matches": matches_engine,
+            "matches_numpy": matches_np,
+            "selectivity": matches_engine / n,
+            "count_ms": round(count_ms, 2),
+            "p50_ms": round(float(np.percentile(ms, 50)), 3),
+            "p95_ms": round(float(np.percentile(ms, 95)), 3),
+            "mean_ms": round(float(ms.mean()), 3),
+            "max_ms": round(float(ms.max()), 3),
+            f"recall@{RECALL_AT}": round(float(np.mean(recalls)), 4) if recalls else None,
+            f"min_recall@{RECALL_AT}": round(float(np.min(recalls)), 4) if recalls else None,
+            "queries": len(queries),
+            "results_with_duplicates": dup_results,
+            "short_results": short_results,
+            "filter_violations": violations,
+            "exact_s": round(exact_s, 3),
+        })
+    return rows
 
 
 def main() -> None:
@@ -251,6 +273,9 @@ def main() -> None:
                     help="ACORN for filtered searches: as WorldParams.acorn, on, off, or both compared")
     ap.add_argument("--exact", action="store_true",
                     help="also run each filtered case as an exact search (no graph), for comparison")
+    ap.add_argument("--plain-ranges", action="store_true",
+                    help="also run the cases answered through the storage-order key (WorldParams.era_cells) "
+                         "with plain year and energy ranges, interleaved query by query, for comparison")
     ap.add_argument("--dir", type=Path, default=None, help="data dir (default: a temp dir, removed)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--no-progress", action="store_true")
@@ -329,6 +354,8 @@ def main() -> None:
             ("1980s+energy>=0.7", Filters(year_min=1980, year_max=1989, energy_min=0.7)),
             (f"selective: {selective.genre} {selective.year_min}-{selective.year_max}", selective),
             ("1990s rock", Filters(genre="rock", year_min=1990, year_max=1999)),
+            ("rock, 1980s+energy>=0.7", Filters(genre="rock", year_min=1980, year_max=1989, energy_min=0.7)),
+            ("1960-1989+energy>=0.75", Filters(year_min=1960, year_max=1989, energy_min=0.75)),
             ("mood: energy>=0.7, danceability>=0.6, tempo>=120",
              Filters(energy_min=0.7, danceability_min=0.6, tempo_min=120)),
         ]
@@ -338,15 +365,21 @@ def main() -> None:
         for ef in args.ef or [None]:  # None: the world's own widths (WorldParams.search_ef)
             for acorn in acorns:
                 for name, filters in cases:
-                    row = run_case(enc, name, filters, queries=queries, ids=ids, x=x, fields=fields, id_row=id_row,
-                                   warmup=min(args.warmup, len(queries)), hnsw_ef=ef, acorn=acorn)
-                    rows.append(row)
-                    print(f"  ef {ef}, acorn {acorn}, {name}: {row['matches']} matches, p50 {row['p50_ms']} ms, "
-                          f"p95 {row['p95_ms']} ms, recall@{RECALL_AT} {row[f'recall@{RECALL_AT}']}", flush=True)
+                    variants = []
+                    flt = to_filter(filters)
+                    if args.plain_ranges and enc.world.plan(flt) != flt:
+                        variants = [("", enc.world.params),
+                                    (" (plain ranges)", replace(enc.world.params, era_cells=False))]
+                    for row in run_case(enc, name, filters, queries=queries, ids=ids, x=x, fields=fields,
+                                        id_row=id_row, warmup=min(args.warmup, len(queries)), hnsw_ef=ef,
+                                        acorn=acorn, variants=variants):
+                        rows.append(row)
+                        print(f"  ef {ef}, acorn {acorn}, {row['case']}: {row['matches']} matches, p50 {row['p50_ms']} "
+                              f"ms, p95 {row['p95_ms']} ms, recall@{RECALL_AT} {row[f'recall@{RECALL_AT}']}", flush=True)
         if args.exact:
             for name, filters in cases[1:]:
-                row = run_case(enc, name, filters, queries=queries, ids=ids, x=x, fields=fields, id_row=id_row,
-                               warmup=min(args.warmup, len(queries)), hnsw_ef=None, acorn=False, exact=True)
+                row, = run_case(enc, name, filters, queries=queries, ids=ids, x=x, fields=fields, id_row=id_row,
+                                warmup=min(args.warmup, len(queries)), hnsw_ef=None, acorn=False, exact=True)
                 rows.append(row)
                 print(f"  exact, {name}: {row['matches']} matches, p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms, "
                       f"recall@{RECALL_AT} {row[f'recall@{RECALL_AT}']}", flush=True)

@@ -163,9 +163,17 @@ ERA_FILTERS = [
 ]
 
 
+def _keyed(store: VectorStore, **params) -> World:
+    """A world over ``store`` that uses the key ranges however few tracks they spare (the sample is small)."""
+    w = _world(store)
+    w.params = replace(w.params, **{"era_cell_cost": 0, **params})
+    return w
+
+
 @pytest.mark.parametrize("f", ERA_FILTERS, ids=lambda f: str(f.model_dump(exclude_defaults=True)))
 def test_era_filters_go_through_the_order_key_and_pass_the_same_tracks(world: World, sample, f: Filters) -> None:
     flt = to_filter(f)
+    world = _keyed(world.store)
     planned = world.plan(flt)
     assert planned != flt and planned.should  # the key ranges are used (the sample is small)
     assert not any(isinstance(c, Range) and c.key == "year" for c in planned.must)
@@ -188,13 +196,20 @@ def test_era_filters_go_through_the_order_key_and_pass_the_same_tracks(world: Wo
         assert [t.track_id for t in got[:10]] == [t.track_id for t in ref]
 
 
-def test_the_order_key_is_not_used_when_it_holds_too_many_tracks(world: World) -> None:
-    flt = to_filter(Filters(year_min=1950, year_max=2025, energy_min=0.1))
-    assert world.plan(flt).should
-    narrow = _world(world.store)
-    narrow.params = replace(narrow.params, era_cell_tracks=100)
-    assert narrow.plan(flt) == flt
-    assert narrow.plan(to_filter(Filters(year_min=1984, year_max=1984, energy_min=0.8))).should
+def test_the_order_key_is_used_only_when_its_ranges_hold_few_tracks_and_spare_many(world: World, sample) -> None:
+    wide = to_filter(Filters(year_min=1950, year_max=2025, energy_min=0.1))
+    narrow = to_filter(Filters(year_min=1984, year_max=1984, energy_min=0.8))
+    assert _keyed(world.store).plan(wide).should
+    capped = _keyed(world.store, era_cell_tracks=100)
+    assert capped.plan(wide) == wide and capped.plan(narrow).should
+    # With the default cost a range must spare the scan 200 tracks: a year of this sample has fewer.
+    year = [t for t in sample if t.year == 2015]
+    spared = sum(1 for t in year if t.energy < 0.8)
+    assert 0 < spared < world.params.era_cell_cost
+    one_year = to_filter(Filters(year_min=2015, year_max=2015, energy_min=0.8))
+    assert world.plan(one_year) == one_year
+    assert _keyed(world.store, era_cell_cost=spared).plan(one_year).should
+    assert _keyed(world.store, era_cell_cost=spared + 1).plan(one_year) == one_year
 
 
 def test_a_store_with_tracks_lacking_the_key_is_filtered_by_the_plain_ranges(tmp_path: Path, sample) -> None:
@@ -202,7 +217,7 @@ def test_a_store_with_tracks_lacking_the_key_is_filtered_by_the_plain_ranges(tmp
     so such a store is filtered by year and energy, and finds them. Writes refresh the check."""
     store = open_backend("edge", tmp_path)
     try:
-        w = _world(store)
+        w = _keyed(store)
         tracks = sample[:300]
         w.upsert(tracks)
         f = Filters(year_min=1980, year_max=2010, energy_min=0.5)

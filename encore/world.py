@@ -134,6 +134,12 @@ class WorldParams:
     only when they spare the scan more than that per range (the tracks of the years that fall
     outside the energy bound). On 5 000 sample tracks, not yet in storage order, 30 ranges took
     0.1 ms longer than the plain ranges."""
+    era_cell_check: float = 3.0
+    """When an energy bound stays beside the key ranges (one off a decile edge, or an upper
+    bound), the engine checks it and the ranges on every track in them: each such track then
+    counts as this many more tracks the ranges must spare. At 100k sample tracks, 1960-1989 with
+    energy >= 0.75 took 0.89 ms through the ranges against 0.76 ms without; at 1M, 4.6 against
+    6.1 ms (BENCHMARKS.md)."""
     era_stats_seconds: float = 30.0
     """How long the per-key track counts that :attr:`era_cell_tracks` is checked against are
     reused (writes through this :class:`World` refresh them at once)."""
@@ -441,7 +447,8 @@ class World:
         """``flt`` as the engine answers it fastest, with the same tracks passing: its year range
         and energy bound as ranges of the storage-order key (:func:`era_cells`) when those hold
         few enough tracks to be scanned (:attr:`WorldParams.era_cell_tracks`) and spare the scan
-        enough others (:attr:`WorldParams.era_cell_cost`), else unchanged.
+        enough others (:attr:`WorldParams.era_cell_cost`, :attr:`WorldParams.era_cell_check`),
+        else unchanged.
         Also unchanged on a store where some tracks with a year lack the key (written before it
         existed), so no track is ever left out."""
         if flt is None or not self.params.era_cells:
@@ -452,12 +459,13 @@ class World:
         counts = self._key_counts()
         if counts is None:
             return flt
-        cells = planned[1]
+        new, cells = planned
         tracks = sum(counts.get(key, 0) for lo, hi in cells for key in range(lo, hi + 1))
         spared = sum(counts.get(lo - lo % 10 + d, 0) for lo, _ in cells for d in range(10)) - tracks
-        if tracks > self.params.era_cell_tracks or spared < self.params.era_cell_cost * len(cells):
-            return flt
-        return planned[0]
+        cost = self.params.era_cell_cost * len(cells)
+        if any(isinstance(c, Range) and c.key == "energy" for c in new.must):
+            cost += self.params.era_cell_check * tracks
+        return new if tracks <= self.params.era_cell_tracks and spared >= cost else flt
 
     def _key_counts(self) -> Mapping[int, int] | None:
         """Tracks per storage-order key, from the payload index (cached for

@@ -166,7 +166,7 @@ ERA_FILTERS = [
 def _keyed(store: VectorStore, **params) -> World:
     """A world over ``store`` that uses the key ranges however few tracks they spare (the sample is small)."""
     w = _world(store)
-    w.params = replace(w.params, **{"era_cell_cost": 0, **params})
+    w.params = replace(w.params, **{"era_cell_cost": 0, "era_cell_check": 0.0, **params})
     return w
 
 
@@ -210,6 +210,12 @@ def test_the_order_key_is_used_only_when_its_ranges_hold_few_tracks_and_spare_ma
     assert world.plan(one_year) == one_year
     assert _keyed(world.store, era_cell_cost=spared).plan(one_year).should
     assert _keyed(world.store, era_cell_cost=spared + 1).plan(one_year) == one_year
+    # An energy bound kept beside the ranges makes each track in them count era_cell_check times more.
+    off_edge = to_filter(Filters(year_min=2015, year_max=2015, energy_min=0.75))
+    inside = sum(1 for t in year if t.energy >= 0.7)  # deciles 7-9, the ranges' tracks
+    outside = len(year) - inside
+    assert _keyed(world.store, era_cell_check=(outside - 0.5) / inside).plan(off_edge).should
+    assert _keyed(world.store, era_cell_check=(outside + 0.5) / inside).plan(off_edge) == off_edge
 
 
 def test_a_store_with_tracks_lacking_the_key_is_filtered_by_the_plain_ranges(tmp_path: Path, sample) -> None:

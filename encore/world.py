@@ -123,8 +123,9 @@ class WorldParams:
     era_cells: bool = True
     """Answer a filter on a year range and an energy bound through ranges of the storage-order key
     (:func:`era_cells`) when the tracks in those ranges are few enough to be scanned
-    (:attr:`era_cell_tracks`). At 1M sample tracks "1980s and energy >= 0.7" went from 3.5 to
-    1.3 ms p50 and, with a genre as well, from 4.1 to 2.7 ms (BENCHMARKS.md)."""
+    (:attr:`era_cell_tracks`). At 1M sample tracks "1980s and energy >= 0.7" went from 3.75 to
+    1.68 ms p50 (6.70 to 2.89 ms p95) and, with a genre as well, from 4.09 to 2.97 ms (BENCHMARKS.md,
+    "Era filters planned onto the storage order")."""
     era_cell_tracks: int = WORLD_FULL_SCAN_TRACKS
     """Most tracks the key ranges may hold for :attr:`era_cells` to be used: above it the engine
     searches the graph, where checking a dozen key ranges at every step costs more than two

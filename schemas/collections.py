@@ -160,8 +160,9 @@ WORLD_PAYLOAD_LINKS: tuple[str, ...] = ()
 #: The world's storage order within a genre (``CollectionSpec.principal_field``): the year, then
 #: the energy decile (``encore.world.era_energy``). At 1M sample tracks a search under a decade
 #: and an energy range read ~150k tracks spread over the store, 22.5 ms p50; ordered so, it reads
-#: one run per genre and year, 6.6 ms (a genre and a decade: 29 -> 4.8 ms). The graph is built in
-#: storage order: unfiltered recall@10 0.90 -> 0.85 (BENCHMARKS.md, "The third 1M build").
+#: one run per genre and year, 6.6 ms (a genre and a decade: 29 -> 4.8 ms); asked as ranges of
+#: this key (``encore.world.World.plan``), 1.7 ms. The graph is built in storage order: unfiltered
+#: recall@10 0.90 -> 0.85 (BENCHMARKS.md, "The third 1M build").
 WORLD_ORDER_FIELD = "era_energy"
 
 #: Payload fields of the world tier with a Qdrant index: what discovery filters on, and the order key.

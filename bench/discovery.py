@@ -25,7 +25,9 @@ Filter cases (``schemas.api.Filters`` through ``encore.world.to_filter``):
 
 Searches go through ``World.query`` as the service's do, so a year range with an energy bound is
 answered through the storage-order key (``WorldParams.era_cells``). ``--plain-ranges`` runs those
-cases with plain year and energy ranges as well, the two interleaved query by query.
+cases with plain year and energy ranges as well, the two interleaved query by query. Unfiltered
+searches on a world of more than 192k tracks are probed within the nearest track's genre
+(``WorldParams.genre_probe``); ``--graph-only`` runs them without the probe as well.
 
 Usage::
 
@@ -276,6 +278,9 @@ def main() -> None:
     ap.add_argument("--plain-ranges", action="store_true",
                     help="also run the cases answered through the storage-order key (WorldParams.era_cells) "
                          "with plain year and energy ranges, interleaved query by query, for comparison")
+    ap.add_argument("--graph-only", action="store_true",
+                    help="also run the unfiltered case without the genre probe (WorldParams.genre_probe), "
+                         "interleaved query by query, for comparison")
     ap.add_argument("--dir", type=Path, default=None, help="data dir (default: a temp dir, removed)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--no-progress", action="store_true")
@@ -370,6 +375,9 @@ def main() -> None:
                     if args.plain_ranges and enc.world.plan(flt) != flt:
                         variants = [("", enc.world.params),
                                     (" (plain ranges)", replace(enc.world.params, era_cells=False))]
+                    if args.graph_only and flt is None:
+                        variants = [("", enc.world.params),
+                                    (" (graph only)", replace(enc.world.params, genre_probe=False))]
                     for row in run_case(enc, name, filters, queries=queries, ids=ids, x=x, fields=fields,
                                         id_row=id_row, warmup=min(args.warmup, len(queries)), hnsw_ef=ef,
                                         acorn=acorn, variants=variants):

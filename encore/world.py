@@ -141,9 +141,20 @@ class WorldParams:
     counts as this many more tracks the ranges must spare. At 100k sample tracks, 1960-1989 with
     energy >= 0.75 took 0.89 ms through the ranges against 0.76 ms without; at 1M, 4.6 against
     6.1 ms (BENCHMARKS.md)."""
-    era_stats_seconds: float = 30.0
-    """How long the per-key track counts that :attr:`era_cell_tracks` is checked against are
-    reused (writes through this :class:`World` refresh them at once)."""
+    genre_probe: bool = True
+    """Make a graph search without a filter (or with exclusions only) exact within its nearest
+    track's genre: the same search is run again under that genre, which the engine scans (each
+    genre is stored together), and the two answers are merged by score. The graph is built in
+    storage order and at 1M sample tracks found 0.85 of the true top 10, some queries none of them
+    at any width; there every true neighbour shares the query's genre, and the probe finds them
+    all (BENCHMARKS.md, "The genre probe"). Neighbours in other genres still come from the graph.
+    Only on worlds of more than :attr:`probe_from` tracks: smaller ones are scanned whole."""
+    probe_from: int = WORLD_FULL_SCAN_TRACKS
+    """Tracks from which the engine searches the world's graph rather than scanning it (the
+    full-scan threshold), and :attr:`genre_probe` is used."""
+    stats_seconds: float = 30.0
+    """How long the track counts that :attr:`era_cell_tracks` and :attr:`probe_from` are checked
+    against are reused (writes through this :class:`World` refresh them at once)."""
 
     def search_ef(self, filtered: bool) -> int | None:
         """The graph search width of a search with or without a filter."""
@@ -306,6 +317,16 @@ def to_filter(filters: Filters | None, *, exclude_ids: Sequence[str] = ()) -> Fi
     return Filter(must=tuple(must), must_not=tuple(must_not))
 
 
+@dataclass(frozen=True, slots=True)
+class _Stats:
+    """What :meth:`World.plan` and the genre probe decide by, as of ``when`` (``time.monotonic``)."""
+
+    when: float
+    tracks: int
+    keys: Mapping[int, int] | None
+    """Tracks per storage-order key; None when some tracks with a year lack the key."""
+
+
 def _exactly(spec: QuerySpec) -> QuerySpec:
     """``spec`` as an exact search: every point passing its filter compared, no graph."""
     return replace(spec, exact=True, hnsw_ef=None, acorn=False)
@@ -366,8 +387,8 @@ class World:
             replication_factor=replication_factor,
         )
         self.name = self.spec.name
-        self._era_stats: tuple[float, Mapping[int, int] | None] | None = None  # (when, key -> tracks)
-        self._era_lock = threading.Lock()
+        self._stats: _Stats | None = None
+        self._stats_lock = threading.Lock()
 
     @property
     def spaces(self) -> tuple[str, ...]:
@@ -423,7 +444,7 @@ class World:
                                 vectors={k: np.asarray(v, dtype=np.float32).tolist() for k, v in track.vectors.items()}))
         if points:
             self.store.upsert(self.name, points)
-            self._era_stats = None
+            self._stats = None
 
     def missing(self, ids: Sequence[str]) -> list[str]:
         """Those of ``ids`` not stored yet, in the order given (resuming an ingest)."""
@@ -433,7 +454,7 @@ class World:
     def remove(self, track_id: str) -> None:
         self.get(track_id)
         self.store.delete(self.name, ids=[track_id])
-        self._era_stats = None
+        self._stats = None
 
     # --- reading ----------------------------------------------------------------------
 
@@ -468,19 +489,23 @@ class World:
             cost += self.params.era_cell_check * tracks
         return new if tracks <= self.params.era_cell_tracks and spared >= cost else flt
 
-    def _key_counts(self) -> Mapping[int, int] | None:
-        """Tracks per storage-order key, from the payload index (cached for
-        :attr:`WorldParams.era_stats_seconds`); None when fewer tracks carry a key than a year."""
-        stats = self._era_stats
-        if stats is not None and time.monotonic() - stats[0] < self.params.era_stats_seconds:
-            return stats[1]
-        with self._era_lock:
+    def _counts(self) -> _Stats:
+        """Tracks in the world and per storage-order key, from the payload index (cached for
+        :attr:`WorldParams.stats_seconds`)."""
+        stats = self._stats
+        if stats is not None and time.monotonic() - stats.when < self.params.stats_seconds:
+            return stats
+        with self._stats_lock:
             keys = self.store.facet(self.name, WORLD_ORDER_FIELD, limit=100_000, exact=False)
             years = self.store.facet(self.name, "year", limit=100_000, exact=False)
             counts = {int(value): n for value, n in keys}
             complete = sum(counts.values()) >= sum(n for _, n in years)
-            self._era_stats = (time.monotonic(), counts if complete else None)
-        return self._era_stats[1]
+            self._stats = _Stats(time.monotonic(), self.store.count(self.name), counts if complete else None)
+        return self._stats
+
+    def _key_counts(self) -> Mapping[int, int] | None:
+        """Tracks per storage-order key; None when fewer tracks carry a key than a year."""
+        return self._counts().keys
 
     def get(self, track_id: str) -> TrackPublic:
         return to_public(self._record(track_id, with_vectors=False).payload or {})
@@ -542,7 +567,33 @@ class World:
         hits = self.store.query(self.name, spec)
         if spec.filter is not None and not spec.exact and len(hits) < spec.limit:
             hits = self.store.query(self.name, _exactly(spec))
+        elif hits and self._probes(spec):
+            hits = self._probe_genre(spec, hits)
         return hits
+
+    def _probes(self, spec: QuerySpec) -> bool:
+        """Whether ``spec`` is a graph search :attr:`WorldParams.genre_probe` applies to: nearest
+        neighbours by similarity alone, no filter but exclusions, on a world the graph serves."""
+        flt = spec.filter
+        return (self.params.genre_probe and not spec.exact and not spec.rescored and spec.candidates is None
+                and (flt is None or not (flt.must or flt.should))
+                and self._counts().tracks > self.params.probe_from)
+
+    def _probe_genre(self, spec: QuerySpec, hits: list[Hit]) -> list[Hit]:
+        """``hits`` merged with the same search under the genre of the nearest of them."""
+        payload = hits[0].payload
+        if payload is None or "genre" not in payload:
+            found = self.store.retrieve(self.name, [hits[0].id], with_payload=["genre"])
+            payload = found[0].payload if found else None
+        genre = (payload or {}).get("genre")
+        if not genre:
+            return hits
+        must_not = spec.filter.must_not if spec.filter is not None else ()
+        probe = replace(spec, filter=Filter(must=(MatchValue("genre", genre),), must_not=must_not))
+        merged = {h.id: h for h in hits}
+        for h in self.store.query(self.name, probe):
+            merged.setdefault(h.id, h)
+        return sorted(merged.values(), key=lambda h: -h.score)[: spec.limit]
 
     def query_fused(self, fused: FusedQuery) -> list[Hit]:
         """:meth:`query` for several queries fused by rank: when the answer is short, every

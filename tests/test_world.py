@@ -233,7 +233,7 @@ def test_a_store_with_tracks_lacking_the_key_is_filtered_by_the_plain_ranges(tmp
         old = [r for r in store.retrieve(w.name, sorted(expected)[:5], with_payload=True, with_vectors=True)]
         store.upsert(w.name, [Point(r.id, {k: v for k, v in r.vectors.items()},
                                     {k: v for k, v in r.payload.items() if k != "era_energy"}) for r in old])
-        w._era_stats = None  # as after the cache's lifetime
+        w._stats = None  # as after the cache's lifetime
         assert w.plan(flt) == flt
         assert w.count(f) == len(expected)
         got = w.search(tracks[0].vectors["musicnn"], using="musicnn", filters=f, limit=len(expected))
@@ -290,6 +290,44 @@ def test_a_filtered_search_the_graph_left_short_is_run_again_exactly(world: Worl
     fused = shaky.query_fused(FusedQuery(queries=(spec, replace(spec, using="tags",
                                                                  vector=sample[0].vectors["tags"].tolist())), limit=20))
     assert len(fused) == 20 and store.specs[-1].exact and store.specs[-2].exact
+
+
+class _LostGraph(_Recording):
+    """The world's store, except that an unfiltered graph search finds only its nearest point, as
+    the engine's graph, built in storage order, can at scale."""
+
+    def query(self, collection: str, spec):
+        hits = super().query(collection, spec)
+        return hits if spec.exact or spec.filter is not None else hits[:1]
+
+
+def test_the_genre_probe_makes_a_lost_graph_search_exact_within_the_nearest_genre(world: World, sample) -> None:
+    store = _LostGraph(world.store)
+    lost = _world(store)
+    q = sample[40].vectors["musicnn"]
+
+    def cosine(t) -> float:
+        return float(np.dot(t.vectors["musicnn"], q) / np.linalg.norm(t.vectors["musicnn"]) / np.linalg.norm(q))
+
+    nearest = max(sample, key=cosine)
+    # Below probe_from (the full-scan threshold) the engine scans the world whole: no probe.
+    assert len(lost.search(q, using="musicnn", limit=20)) == 1 and len(store.specs) == 1
+    lost.params = replace(lost.params, probe_from=100)
+    store.specs.clear()
+    got = lost.search(q, using="musicnn", limit=20)
+    genre = sorted((t for t in sample if t.genre == nearest.genre), key=cosine, reverse=True)
+    assert [t.track_id for t in got] == [t.track_id for t in genre[:20]]
+    assert [(s.filter is None, s.exact) for s in store.specs] == [(True, False), (False, False)]
+    # Exclusions stay; a filter that keeps part of the world, or the probe off, means no probe.
+    seed = genre[0]
+    similar = lost.similar_to_track(seed.track_id, limit=10)
+    assert [t.track_id for t in similar] == [t.track_id for t in sorted(genre[1:], key=lambda t: -float(
+        np.dot(t.vectors["musicnn"], seed.vectors["musicnn"]) / np.linalg.norm(t.vectors["musicnn"])))[:10]]
+    store.specs.clear()
+    lost.search(q, using="musicnn", filters=Filters(year_min=1950), limit=20)
+    assert len(store.specs) == 1
+    lost.params = replace(lost.params, genre_probe=False)
+    assert len(lost.search(q, using="musicnn", limit=20)) == 1
 
 
 def test_an_int8_world_scans_filtered_searches_and_rescores_them(tmp_path: Path, sample) -> None:

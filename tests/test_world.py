@@ -326,7 +326,10 @@ def test_the_genre_probe_makes_a_lost_graph_search_exact_within_the_nearest_genr
     store.specs.clear()
     lost.search(q, using="musicnn", filters=Filters(year_min=1950), limit=20)
     assert len(store.specs) == 1
-    lost.params = replace(lost.params, genre_probe=False)
+    # A genre the engine would not scan (more than probe_tracks), or the probe off: no probe.
+    lost.params = replace(lost.params, probe_tracks=len(genre) - 1)
+    assert len(lost.search(q, using="musicnn", limit=20)) == 1
+    lost.params = replace(lost.params, probe_tracks=len(genre), genre_probe=False)
     assert len(lost.search(q, using="musicnn", limit=20)) == 1
 
 

@@ -259,7 +259,8 @@ def _decile(energy: float) -> int:
 def era_cells(flt: Filter | None) -> tuple[Filter, tuple[tuple[int, int], ...]] | None:
     """``flt`` with its year range and energy bounds turned into ranges of the storage-order key
     (:func:`era_energy`, one range per year), and those ranges; None when ``flt`` has nothing
-    to turn (no closed year range, no energy bound that leaves out a decile, or a ``should``).
+    to turn (no closed year range under a thousand years, no energy bound that leaves out a
+    decile, or a ``should`` already).
 
     Same points, cheaper for the engine: within a genre the store is ordered by this key, so
     each range is one run of points, while a year range and an energy range make it read every
@@ -475,15 +476,14 @@ class World:
         and energy bound as ranges of the storage-order key (:func:`era_cells`) when those hold
         few enough tracks to be scanned (:attr:`WorldParams.era_cell_tracks`) and spare the scan
         enough others (:attr:`WorldParams.era_cell_cost`, :attr:`WorldParams.era_cell_check`),
-        else unchanged.
-        Also unchanged on a store where some tracks with a year lack the key (written before it
-        existed), so no track is ever left out."""
+        else unchanged. Also unchanged on a store where some tracks with a year lack the key
+        (written before it existed), so no track is ever left out."""
         if flt is None or not self.params.era_cells:
             return flt
         planned = era_cells(flt)
         if planned is None:
             return flt
-        counts = self._key_counts()
+        counts = self._counts().keys
         if counts is None:
             return flt
         new, cells = planned
@@ -495,8 +495,8 @@ class World:
         return new if tracks <= self.params.era_cell_tracks and spared >= cost else flt
 
     def _counts(self) -> _Stats:
-        """Tracks in the world and per storage-order key, from the payload index (cached for
-        :attr:`WorldParams.stats_seconds`)."""
+        """Tracks in the world, per storage-order key and per genre, from the payload index
+        (cached for :attr:`WorldParams.stats_seconds`)."""
         stats = self._stats
         if stats is not None and time.monotonic() - stats.when < self.params.stats_seconds:
             return stats
@@ -508,10 +508,6 @@ class World:
             genres = dict(self.store.facet(self.name, "genre", limit=100_000, exact=False))
             self._stats = _Stats(time.monotonic(), self.store.count(self.name), counts if complete else None, genres)
         return self._stats
-
-    def _key_counts(self) -> Mapping[int, int] | None:
-        """Tracks per storage-order key; None when fewer tracks carry a key than a year."""
-        return self._counts().keys
 
     def get(self, track_id: str) -> TrackPublic:
         return to_public(self._record(track_id, with_vectors=False).payload or {})
@@ -567,7 +563,9 @@ class World:
         construction and, for a filter that keeps few tracks, also fast. Filters under
         :data:`WORLD_FULL_SCAN_TRACKS` per segment never reach the graph; this is the net for the
         rest, and for stores built with other settings. It cannot catch a graph answer that is
-        full but wrong.
+        full but wrong; for an unfiltered one, the genre probe (:attr:`WorldParams.genre_probe`)
+        makes it exact within the nearest track's genre. The filter goes to the engine as
+        :meth:`plan` rewrites it.
         """
         spec = replace(spec, filter=self.plan(spec.filter)) if spec.filter is not None else spec
         hits = self.store.query(self.name, spec)

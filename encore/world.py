@@ -18,6 +18,7 @@ neighbours in one space under payload filters, applied inside the engine:
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import threading
@@ -30,7 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from encore.errors import BadInput, NotFound
+from encore.errors import BadInput, NotFound, StorageError
 from encore.storage.base import (
     Boost,
     Filter,
@@ -46,6 +47,8 @@ from encore.storage.base import (
 )
 from schemas.api import Filters, GenreNeighbour, Preferences, TrackPublic
 from schemas.collections import WORLD_ORDER_FIELD, CollectionSpec, HnswSpec, world_collection
+
+log = logging.getLogger(__name__)
 
 _NAMESPACE = uuid.UUID("8d1e4c3a-2b7f-4f0a-b9d6-5a3c1e7f9b20")
 
@@ -501,12 +504,17 @@ class World:
         if stats is not None and time.monotonic() - stats.when < self.params.stats_seconds:
             return stats
         with self._stats_lock:
-            keys = self.store.facet(self.name, WORLD_ORDER_FIELD, limit=100_000, exact=False)
-            years = self.store.facet(self.name, "year", limit=100_000, exact=False)
-            counts = {int(value): n for value, n in keys}
-            complete = sum(counts.values()) >= sum(n for _, n in years)
-            genres = dict(self.store.facet(self.name, "genre", limit=100_000, exact=False))
-            self._stats = _Stats(time.monotonic(), self.store.count(self.name), counts if complete else None, genres)
+            try:
+                keys = self.store.facet(self.name, WORLD_ORDER_FIELD, limit=100_000, exact=False)
+                years = self.store.facet(self.name, "year", limit=100_000, exact=False)
+                counts = {int(value): n for value, n in keys}
+                complete = sum(counts.values()) >= sum(n for _, n in years)
+                genres = dict(self.store.facet(self.name, "genre", limit=100_000, exact=False))
+                self._stats = _Stats(time.monotonic(), self.store.count(self.name), counts if complete else None,
+                                     genres)
+            except StorageError as exc:  # an engine that cannot count so: plan nothing, probe nothing
+                log.warning("world: no payload-index counts (%s); searches go to the engine as asked", exc)
+                self._stats = _Stats(time.monotonic(), 0, None, {})
         return self._stats
 
     def get(self, track_id: str) -> TrackPublic:

@@ -258,6 +258,26 @@ class _Recording:
         return self._store.query(collection, spec)
 
 
+class _NoFacets(_Recording):
+    """The world's store on an engine that cannot count values from its payload index."""
+
+    def facet(self, collection: str, key: str, **kwargs):
+        from encore.errors import StorageError
+
+        raise StorageError("facet: not supported here")
+
+
+def test_a_store_that_cannot_count_gets_the_filters_as_asked(world: World, sample) -> None:
+    f = Filters(year_min=1980, year_max=1989, energy_min=0.7)
+    blind = _keyed(_NoFacets(world.store), probe_from=0)
+    assert blind.plan(to_filter(f)) == to_filter(f)
+    expected = {t.track_id for t in sample if 1980 <= t.year <= 1989 and t.energy >= 0.7}
+    got = blind.search(sample[0].vectors["musicnn"], using="musicnn", filters=f, limit=len(expected))
+    assert {t.track_id for t in got} == expected
+    assert len(blind.search(sample[0].vectors["musicnn"], using="musicnn", limit=20)) == 20
+    assert len(blind.store.specs) == 2  # no probe
+
+
 class _FallingApartGraph(_Recording):
     """The world's store, except that a filtered graph search loses most of its answer, as the
     engine's graph does at scale under a filter on fields without graph links."""

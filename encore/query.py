@@ -147,6 +147,11 @@ class QueryVocabulary:
     stopwords: frozenset[str] = frozenset()
     _phrases: dict[tuple[str, ...], tuple[str, object]] = field(default_factory=dict, repr=False)
     _artist_keys: dict[str, str] = field(default_factory=dict, repr=False)
+    _artist_words: int = field(init=False, default=0, repr=False)
+    """Words in the longest artist name (once here, not at each query: a 1M-track world has ~100k)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_artist_words", max((len(k.split()) for k in self._artist_keys), default=0))
 
     def mood(self, name: str) -> MoodEntry:
         for entry in self.moods:
@@ -494,7 +499,7 @@ def _artist_at(tokens: _Tokens, start: int, vocab: QueryVocabulary, params: Quer
 def _read_artists(tokens: _Tokens, vocab: QueryVocabulary, params: QueryParams, r: _Reading) -> None:
     if not vocab.artists:
         return
-    longest = max(len(k.split()) for k in vocab._artist_keys) + 1  # + 1: a leading "the"
+    longest = vocab._artist_words + 1  # + 1: a leading "the"
     triggers = sorted(((tuple(t.split()), kind) for kind, ts in _ARTIST_TRIGGERS for t in ts),
                       key=lambda item: -len(item[0]))
     i = 0
@@ -528,7 +533,7 @@ def _read_artists(tokens: _Tokens, vocab: QueryVocabulary, params: QueryParams, 
 def _read_bare_artists(tokens: _Tokens, vocab: QueryVocabulary, r: _Reading) -> None:
     if not vocab.artists:
         return
-    longest = max(len(k.split()) for k in vocab._artist_keys) + 1
+    longest = vocab._artist_words + 1
     i = 0
     while i < len(tokens):
         for n in range(min(longest, len(tokens) - i), 0, -1):

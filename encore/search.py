@@ -99,7 +99,7 @@ class Searcher:
         """The query vocabulary of the collection as it is now (rebuilt when the collection changed)."""
         from encore.query import load_vocabulary
 
-        key = self.world.count()
+        key = self.world.size()
         if self._vocabulary is None or key != self._vocabulary_key:
             store, name = self.world.store, self.world.name
             artists = [a for a, _ in store.facet(name, "artist", limit=self.params.vocabulary_artists)]
@@ -196,12 +196,12 @@ class Searcher:
         if not soft:
             return
         need = min(limit, self.params.min_results)
-        passing = self.world.count_where(self._filter(interp, given))
+        passing = self.world.at_least(self._filter(interp, given), need)
         if passing >= need:
             return
         bounds = {b: float(getattr(interp, b)) for b in soft}
         said = ", ".join(_bound_text(b, v) for b, v in bounds.items())
-        leave = f"{said} leave{'s' if len(bounds) == 1 else ''} {passing} of {self.world.count()} tracks"
+        leave = f"{said} leave{'s' if len(bounds) == 1 else ''} {passing} of {self.world.size()} tracks"
         if not can_rank:
             interp.explanations.append(f"{leave}; nothing describes the sound to rank the others by, so they stay "
                                        "filters")

@@ -474,6 +474,18 @@ class World:
         """Tracks passing the engine filter ``flt`` (exact)."""
         return self.store.count(self.name, filter=self.plan(flt))
 
+    def at_least(self, flt: Filter | None, n: int) -> int:
+        """How many tracks pass ``flt``, counted up to ``n``: one page of ``n`` ids, which the
+        engine fills by walking the store until it has them (at 1M, 0.1 ms where an exact count of
+        the workout ranges took 83 ms)."""
+        records, _ = self.store.scroll(self.name, filter=self.plan(flt), limit=max(1, n), with_payload=False)
+        return min(len(records), n)
+
+    def size(self) -> int:
+        """Tracks in the world, from the engine's index (as of :attr:`WorldParams.stats_seconds`
+        ago at most; writes through this :class:`World` show at once)."""
+        return self._counts().tracks
+
     def plan(self, flt: Filter | None) -> Filter | None:
         """``flt`` as the engine answers it fastest, with the same tracks passing: its year range
         and energy bound as ranges of the storage-order key (:func:`era_cells`) when those hold
@@ -510,7 +522,7 @@ class World:
                 counts = {int(value): n for value, n in keys}
                 complete = sum(counts.values()) >= sum(n for _, n in years)
                 genres = dict(self.store.facet(self.name, "genre", limit=100_000, exact=False))
-                self._stats = _Stats(time.monotonic(), self.store.count(self.name), counts if complete else None,
+                self._stats = _Stats(time.monotonic(), self.store.count(self.name, exact=False), counts if complete else None,
                                      genres)
             except StorageError as exc:  # an engine that cannot count so: plan nothing, probe nothing
                 log.warning("world: no payload-index counts (%s); searches go to the engine as asked", exc)

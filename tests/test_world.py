@@ -267,6 +267,16 @@ class _NoFacets(_Recording):
         raise StorageError("facet: not supported here")
 
 
+def test_at_least_counts_up_to_what_is_asked_and_size_follows_writes(world: World, sample) -> None:
+    f = to_filter(Filters(year_min=1980, year_max=1989, energy_min=0.7))
+    passing = world.count_where(f)
+    assert passing > 5
+    assert world.at_least(f, 5) == 5
+    assert world.at_least(f, passing + 10) == passing
+    assert world.at_least(to_filter(Filters(year_min=1000, year_max=1001)), 10) == 0
+    assert world.size() == len(sample)
+
+
 def test_a_store_that_cannot_count_gets_the_filters_as_asked(world: World, sample) -> None:
     f = Filters(year_min=1980, year_max=1989, energy_min=0.7)
     blind = _keyed(_NoFacets(world.store), probe_from=0)

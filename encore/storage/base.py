@@ -247,7 +247,10 @@ class VectorStore(Protocol):
     ) -> tuple[list[Record], str | None]:
         """A page of points ordered by id, and the offset of the next page (None at the end)."""
 
-    def count(self, collection: str, *, filter: Filter | None = None) -> int: ...
+    def count(self, collection: str, *, filter: Filter | None = None, exact: bool = True) -> int:
+        """Points passing ``filter``; ``exact=False``: the engine's estimate from its indexes
+        (microseconds; exact without a filter, up to concurrent writes), where an exact count
+        checks every candidate (84 ms for 1M points without a filter)."""
 
     def disk_bytes(self) -> int | None:
         """Bytes on disk used by the store, when the backend can tell (embedded), else None."""

@@ -391,11 +391,11 @@ class EdgeStore:
             str(next_offset) if next_offset is not None else None,
         )
 
-    def count(self, collection: str, *, filter: Filter | None = None) -> int:
+    def count(self, collection: str, *, filter: Filter | None = None, exact: bool = True) -> int:
         import qdrant_edge as qe
 
         with _engine_errors(f"count in {collection!r}"):
-            return int(self._get(collection).shard.count(qe.CountRequest(exact=True, filter=_to_edge_filter(filter))))
+            return int(self._get(collection).shard.count(qe.CountRequest(exact=exact, filter=_to_edge_filter(filter))))
 
     def disk_bytes(self) -> int | None:
         """Bytes allocated on disk under the root (like ``du``; apparent size where blocks are unknown)."""

@@ -274,9 +274,9 @@ class RemoteStore:
             _point_id(next_offset) if next_offset is not None else None,
         )
 
-    def count(self, collection: str, *, filter: Filter | None = None) -> int:
+    def count(self, collection: str, *, filter: Filter | None = None, exact: bool = True) -> int:
         with _engine_errors(f"count in {collection!r}"):
-            return int(self.client.count(collection, count_filter=_to_filter(filter), exact=True).count)
+            return int(self.client.count(collection, count_filter=_to_filter(filter), exact=exact).count)
 
     def disk_bytes(self) -> int | None:
         return None

@@ -319,6 +319,10 @@ def test_count_exact(store: VectorStore, dataset: Dataset):
     assert store.count(C) == len(dataset.points)
     assert store.count(C, filter=Filter()) == len(dataset.points)
     assert store.count(C, filter=Filter(must=(MatchValue("kw", "nope"),))) == 0
+    # The engine's estimate: exact without a filter (no writes under way), near the truth with one.
+    assert store.count(C, exact=False) == len(dataset.points)
+    flt = Filter(must=(Range("n", gte=100),))
+    assert abs(store.count(C, filter=flt, exact=False) - store.count(C, filter=flt)) <= 0.2 * len(dataset.points)
 
 
 def test_delete_by_ids_and_by_filter(fresh_store: VectorStore, dataset: Dataset):

@@ -96,7 +96,9 @@ class Searcher:
         return {g.name: g for g in load_genres().genres}
 
     def vocabulary(self) -> QueryVocabulary:
-        """The query vocabulary of the collection as it is now (rebuilt when the collection changed)."""
+        """The query vocabulary of the collection as it is now: rebuilt when the world's size
+        changes (:meth:`~encore.world.World.size`: at once for writes through this world, within
+        ``WorldParams.stats_seconds`` for others)."""
         from encore.query import load_vocabulary
 
         key = self.world.size()

@@ -241,6 +241,12 @@ def genre_key(name: str) -> str:
     return " ".join(name.casefold().split())
 
 
+def _decile(energy: float) -> int:
+    """The energy decile of the storage-order key, 0-9; :func:`era_cells` relies on this being the
+    one arithmetic both the key and its ranges use."""
+    return min(9, max(0, math.floor(float(energy) * 10)))
+
+
 def era_energy(year: int | None, energy: float | None) -> int | None:
     """The key the world's storage is ordered by within a genre (``WORLD_ORDER_FIELD``): the year,
     then the energy decile, ``year * 10 + min(9, floor(energy * 10))``. A track without an energy
@@ -251,12 +257,7 @@ def era_energy(year: int | None, energy: float | None) -> int | None:
     """
     if year is None:
         return None
-    decile = 0 if energy is None else min(9, max(0, math.floor(float(energy) * 10)))
-    return int(year) * 10 + decile
-
-
-def _decile(energy: float) -> int:
-    return min(9, max(0, math.floor(float(energy) * 10)))
+    return int(year) * 10 + (0 if energy is None else _decile(energy))
 
 
 def era_cells(flt: Filter | None) -> tuple[Filter, tuple[tuple[int, int], ...]] | None:
@@ -516,6 +517,9 @@ class World:
         if stats is not None and time.monotonic() - stats.when < self.params.stats_seconds:
             return stats
         with self._stats_lock:
+            stats = self._stats  # another thread may have counted while this one waited
+            if stats is not None and time.monotonic() - stats.when < self.params.stats_seconds:
+                return stats
             try:
                 keys = self.store.facet(self.name, WORLD_ORDER_FIELD, limit=100_000, exact=False)
                 years = self.store.facet(self.name, "year", limit=100_000, exact=False)

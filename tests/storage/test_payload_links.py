@@ -4,8 +4,9 @@ groups the stored points (``CollectionSpec.tenant_field``) and which orders them
 
 Links for every indexed field made the world tier's index build the largest part of a 1M-track
 ingest, and links for genre alone still took it to 57 min; the world spec links none, groups
-its points by genre and orders each genre by year and energy. The choice must reach the engine, also for a store created before it (its
-indexes are rebuilt on open), and the searches must stay the same.
+its points by genre and orders each genre by year and energy. The choice must reach the engine,
+also for a store created before it (its indexes are rebuilt on open), and the searches must stay
+the same.
 """
 
 from __future__ import annotations
